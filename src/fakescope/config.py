@@ -1,0 +1,171 @@
+"""Experiment configuration: YAML files validated by typed pydantic models.
+
+Every CLI command takes ``--config FILE`` plus flags that override it.
+Unknown keys are an error; relative paths resolve against the config file's
+folder (against the working directory for paths given as flags).
+
+Example::
+
+    data:
+      root: bench/mini          # a dataset folder (any supported layout)
+      layout: auto
+    detector:
+      name: cnn
+      params: {arch: resnet18, epochs: 3}
+    eval:
+      protocol: cross-generator
+      robustness: {jpeg: [75, 50], blur: [1.0], downscale: [0.5]}
+    out: runs/resnet18
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fakescope.errors import ConfigError
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitConfig(Strict):
+    """Deterministic split for layouts without train/val/test folders (fractions of each stratum)."""
+
+    val: float = Field(0.1, ge=0, lt=1)
+    test: float = Field(0.2, ge=0, lt=1)
+    seed: int = 0
+
+
+class DataConfig(Strict):
+    """Where the images are and how to read them."""
+
+    root: Path | None = None
+    layout: str = "auto"
+    family_map: Path | None = None
+    split: SplitConfig = SplitConfig()
+
+
+class DetectorSpec(Strict):
+    """A registered detector name and its params (validated by that detector's Params)."""
+
+    name: str = "cnn"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RobustnessConfig(Strict):
+    """Degradation tiers for re-evaluation: JPEG qualities, blur sigmas, downscale factors."""
+
+    jpeg: list[int] = Field(default_factory=list)
+    blur: list[float] = Field(default_factory=list)
+    downscale: list[float] = Field(default_factory=list)
+
+
+class EvalConfig(Strict):
+    """Evaluation protocol and robustness tiers."""
+
+    protocol: str = "all"
+    robustness: RobustnessConfig = RobustnessConfig()
+
+
+class ExperimentConfig(Strict):
+    """The whole experiment: data, detector, evaluation, output folder."""
+
+    data: DataConfig = DataConfig()
+    detector: DetectorSpec = DetectorSpec()
+    eval: EvalConfig = EvalConfig()
+    out: Path = Path("runs/latest")
+    workdir: Path | None = None
+
+
+PATH_FIELDS = (("data", "root"), ("data", "family_map"), ("out",), ("workdir",))
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read ``path`` (YAML; None = defaults), apply dotted ``overrides``, validate.
+
+    ``overrides`` maps dotted keys to values, e.g. ``{"detector.params.epochs": 2}``;
+    None values are ignored (flags the user did not give).
+    """
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist; check the path")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(f"{p} is not valid YAML ({first}); fix the file") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p} must hold a mapping at the top level, not {type(raw).__name__}")
+        base = p.resolve().parent
+        _resolve_paths(raw, base)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(raw, key, value)
+    _resolve_paths(raw, Path.cwd())
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, path)) from None
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for keys in PATH_FIELDS:
+        node: Any = raw
+        for k in keys[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str | Path):
+            value = Path(node[keys[-1]]).expanduser()
+            node[keys[-1]] = str(value if value.is_absolute() else (base / value).resolve())
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    *parents, last = key.split(".")
+    for k in parents:
+        child = node.setdefault(k, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {key}: {k} is not a section")
+        node = child
+    node[last] = value
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """Parse ``--set key.path=value`` flags (values parsed as YAML scalars/lists)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r} (e.g. detector.params.epochs=2)")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _one_line(exc: ValidationError, path: str | Path | None) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "<root>"
+    src = f" in {path}" if path else ""
+    if err["type"] == "extra_forbidden":
+        return f"unknown config key {where!r}{src}; remove it or fix its spelling"
+    return f"invalid config value for {where!r}{src}: {err['msg']}"
+
+
+def validate_params(model: type[BaseModel], params: dict[str, Any], where: str) -> BaseModel:
+    """Validate ``params`` against a detector's ``Params`` model with a one-line error."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"unknown {where} parameter {key!r}; see 'fakescope list' for its options") from None
+        raise ConfigError(f"invalid {where} parameter {key!r}: {err['msg']}") from None

@@ -1,0 +1,1 @@
+"""Data: sample tables, folder layouts, decoding, transforms and loading."""

@@ -1,0 +1,9 @@
+"""Detectors: everything users train, save, load and run (see :mod:`.base`).
+
+Each detector module registers itself in :data:`DETECTORS`; the imports below
+fill the registry (one line per detector).
+"""
+
+from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction
+
+__all__ = ["DETECTORS", "Detector", "DetectorParams", "Prediction"]

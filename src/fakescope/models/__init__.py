@@ -1,0 +1,1 @@
+"""Backbones: timm models, the packaged EfficientNet-Lite0, open_clip encoders."""

@@ -1,0 +1,1 @@
+"""Training loop (Lightning) used by the trainable detectors."""
