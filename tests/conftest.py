@@ -13,7 +13,9 @@ from PIL import Image
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def write_image(path: Path, seed: int, size: int = 32, fake: bool = False, fmt: str = "JPEG") -> Path:
+def write_image(
+    path: Path, seed: int, size: int = 32, fake: bool = False, fmt: str = "JPEG"
+) -> Path:
     """Write a small RGB image: smooth noise for reals, plus a checkerboard trace for fakes."""
     rng = np.random.default_rng(seed)
     base = rng.normal(128, 40, (size // 4, size // 4, 3))

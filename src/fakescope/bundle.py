@@ -43,7 +43,9 @@ def save_bundle(detector: Detector, directory: Path) -> Path:
     classes = detector.check_fitted()
     directory = directory.expanduser().resolve()
     if directory.exists() and not (directory / META).exists() and any(directory.iterdir()):
-        raise BundleError(f"{directory} exists and is not a fakescope bundle; choose an empty or new folder")
+        raise BundleError(
+            f"{directory} exists and is not a fakescope bundle; choose an empty or new folder"
+        )
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
@@ -96,7 +98,9 @@ def read_meta(directory: Path) -> dict[str, Any]:
                 f"{directory} looks like a pickle/torch checkpoint; fakescope never loads pickles - "
                 "pass a bundle directory written by 'fakescope train'"
             )
-        raise BundleError(f"{directory} is a file; a bundle is a directory written by 'fakescope train'")
+        raise BundleError(
+            f"{directory} is a file; a bundle is a directory written by 'fakescope train'"
+        )
     unsafe = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if unsafe:
         raise BundleError(
@@ -105,11 +109,15 @@ def read_meta(directory: Path) -> dict[str, Any]:
         )
     for name in (CONFIG, WEIGHTS, META):
         if not (directory / name).is_file():
-            raise BundleError(f"{directory} is not a complete bundle: {name} is missing; re-save the detector")
+            raise BundleError(
+                f"{directory} is not a complete bundle: {name} is missing; re-save the detector"
+            )
     try:
         meta: dict[str, Any] = json.loads((directory / META).read_text())
     except json.JSONDecodeError as exc:
-        raise BundleError(f"{directory / META} is not valid JSON ({exc}); re-save the detector") from None
+        raise BundleError(
+            f"{directory / META} is not valid JSON ({exc}); re-save the detector"
+        ) from None
     fmt = meta.get("format")
     if fmt != FORMAT:
         raise BundleError(

@@ -87,7 +87,9 @@ class ExperimentConfig(Strict):
 PATH_FIELDS = (("data", "root"), ("data", "family_map"), ("out",), ("workdir",))
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+def load_config(
+    path: str | Path | None, overrides: dict[str, Any] | None = None
+) -> ExperimentConfig:
     """Read ``path`` (YAML; None = defaults), apply dotted ``overrides``, validate.
 
     ``overrides`` maps dotted keys to values, e.g. ``{"detector.params.epochs": 2}``;
@@ -144,7 +146,9 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"--set expects key=value, got {item!r} (e.g. detector.params.epochs=2)")
+            raise ConfigError(
+                f"--set expects key=value, got {item!r} (e.g. detector.params.epochs=2)"
+            )
         key, value = item.split("=", 1)
         out[key.strip()] = yaml.safe_load(value)
     return out
@@ -167,5 +171,7 @@ def validate_params(model: type[BaseModel], params: dict[str, Any], where: str) 
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            raise ConfigError(f"unknown {where} parameter {key!r}; see 'fakescope list' for its options") from None
+            raise ConfigError(
+                f"unknown {where} parameter {key!r}; see 'fakescope list' for its options"
+            ) from None
         raise ConfigError(f"invalid {where} parameter {key!r}: {err['msg']}") from None

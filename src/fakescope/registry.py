@@ -39,9 +39,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "none"
-            raise FakescopeError(
-                f"unknown {self.kind} {name!r}; choose one of: {known}"
-            ) from None
+            raise FakescopeError(f"unknown {self.kind} {name!r}; choose one of: {known}") from None
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

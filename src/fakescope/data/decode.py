@@ -37,16 +37,18 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
             if fp.stat().st_size == 0:
                 raise DecodeError(f"{name}: empty file (0 bytes)")
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # our max_pixels check below replaces PIL's own (89 Mpx) warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(fp) as img:
                 w, h = img.size
                 if w * h > max_pixels:
                     raise DecodeError(
-                        f"{name}: {w}x{h} exceeds the {max_pixels:,}-pixel limit (decompression bomb?)"
+                        f"{name}: {w}x{h} exceeds the {max_pixels:,}-pixel limit "
+                        "(decompression bomb?)"
                     )
                 img.load()
-                img = ImageOps.exif_transpose(img) or img
-                return to_rgb(img)
+                upright = ImageOps.exif_transpose(img) or img
+                return to_rgb(upright)
     except DecodeError:
         raise
     except FileNotFoundError:

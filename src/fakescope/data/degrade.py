@@ -38,5 +38,7 @@ def downscale(img: Image.Image, factor: float) -> Image.Image:
     if factor == 1:
         return img
     w, h = img.size
-    small = img.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BILINEAR)
+    small = img.resize(
+        (max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BILINEAR
+    )
     return small.resize((w, h), Image.Resampling.BILINEAR)

@@ -129,8 +129,14 @@ def run_batches(
     out = np.full((len(paths), out_dim), np.nan, dtype=np.float32)
     errors = [""] * len(paths)
     for batch in iter_batches(
-        paths, transform, shape, batch_size=batch_size, num_workers=num_workers,
-        image_fn=image_fn, errors=errors, progress=progress,
+        paths,
+        transform,
+        shape,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        image_fn=image_fn,
+        errors=errors,
+        progress=progress,
     ):
         out[batch.index] = fn(batch.x)
     return out, errors

@@ -60,7 +60,9 @@ class Sample:
 
     def __post_init__(self) -> None:
         if self.label not in (0, 1):
-            raise DataError(f"label must be 0 (real) or 1 (fake), got {self.label!r} for {self.path}")
+            raise DataError(
+                f"label must be 0 (real) or 1 (fake), got {self.label!r} for {self.path}"
+            )
 
 
 def make_table(samples: list[Sample]) -> pd.DataFrame:
@@ -91,7 +93,9 @@ def validate_table(table: pd.DataFrame) -> pd.DataFrame:
     bad = ~labels.isin([0, 1])
     if bad.any():
         first = out.loc[bad, LABEL].iloc[0]
-        raise DataError(f"labels must be 0 (real) or 1 (fake); found {first!r} in {int(bad.sum())} row(s)")
+        raise DataError(
+            f"labels must be 0 (real) or 1 (fake); found {first!r} in {int(bad.sum())} row(s)"
+        )
     out[LABEL] = labels.astype("int64")
     out[PATH] = out[PATH].astype(str)
     if GENERATOR not in out.columns:
@@ -113,7 +117,9 @@ def validate_table(table: pd.DataFrame) -> pd.DataFrame:
     return out[front + [c for c in out.columns if c not in front]].reset_index(drop=True)
 
 
-def encode_targets(table: pd.DataFrame, target: str, classes: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def encode_targets(
+    table: pd.DataFrame, target: str, classes: list[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Map each row to a class index for ``target`` (see :data:`TARGETS`).
 
     Class 0 is always the real class, so P(fake) = 1 - P(class 0) for every

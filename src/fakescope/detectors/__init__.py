@@ -4,6 +4,10 @@ Each detector module registers itself in :data:`DETECTORS`; the imports below
 fill the registry (one line per detector).
 """
 
+from fakescope.detectors import (
+    cnn,  # noqa: F401 - registers "cnn"
+    probe,  # noqa: F401 - registers "probe"
+)
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction
 
 __all__ = ["DETECTORS", "Detector", "DetectorParams", "Prediction"]

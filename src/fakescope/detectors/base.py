@@ -74,7 +74,9 @@ class Prediction:
     @property
     def predicted_class(self) -> list[str | None]:
         """Argmax class name per row (None for failed files)."""
-        return [None if np.isnan(row).any() else self.classes[int(np.argmax(row))] for row in self.proba]
+        return [
+            None if np.isnan(row).any() else self.classes[int(np.argmax(row))] for row in self.proba
+        ]
 
 
 class Detector(ABC):
@@ -92,7 +94,9 @@ class Detector(ABC):
         from fakescope.config import validate_params
 
         raw = params.model_dump() if isinstance(params, DetectorParams) else dict(params or {})
-        self.params = validate_params(self.Params, raw, f"{self.name or type(self).__name__} detector")
+        self.params = validate_params(
+            self.Params, raw, f"{self.name or type(self).__name__} detector"
+        )
         self.classes_: list[str] | None = None
         self.threshold_: float = 0.5
 
@@ -145,8 +149,12 @@ class Detector(ABC):
         if len(train) == 0:
             raise DataError("the training set is empty; check the data root and split")
         if self.params.target == "label" and train[LABEL].nunique() < 2:
-            raise DataError("the training set has only one label; it needs both real (0) and fake (1) images")
-        self._fit(train, val if val is not None and len(val) else None, Path(workdir) if workdir else None)
+            raise DataError(
+                "the training set has only one label; it needs both real (0) and fake (1) images"
+            )
+        self._fit(
+            train, val if val is not None and len(val) else None, Path(workdir) if workdir else None
+        )
         if self.classes_ is None:
             raise RuntimeError(f"{type(self).__name__}._fit did not set classes_")
         if val is not None and len(val) and val[LABEL].nunique() == 2:
@@ -160,7 +168,9 @@ class Detector(ABC):
     def check_fitted(self) -> list[str]:
         """Return ``classes_`` or raise :class:`NotFittedError`."""
         if self.classes_ is None:
-            raise NotFittedError(f"this {self.name} detector is not fitted; call fit() or load a bundle")
+            raise NotFittedError(
+                f"this {self.name} detector is not fitted; call fit() or load a bundle"
+            )
         return self.classes_
 
     def _run(
@@ -173,9 +183,15 @@ class Detector(ABC):
     ) -> tuple[np.ndarray, list[str]]:
         cfg = self.input_config
         return run_batches(
-            paths, eval_transform(cfg), (3, cfg.size, cfg.size), fn, out_dim,
-            batch_size=self.params.batch_size, num_workers=self.params.num_workers,
-            image_fn=image_fn, progress=progress,
+            paths,
+            eval_transform(cfg),
+            (3, cfg.size, cfg.size),
+            fn,
+            out_dim,
+            batch_size=self.params.batch_size,
+            num_workers=self.params.num_workers,
+            image_fn=image_fn,
+            progress=progress,
         )
 
     def predict(
@@ -227,11 +243,3 @@ class Detector(ABC):
 #: All detectors, by name (filled by imports in :mod:`fakescope.detectors`).
 DETECTORS: Registry[type[Detector]] = Registry("detector")
 
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch RNGs for reproducible training."""
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)

@@ -1,1 +1,37 @@
-"""Evaluation: metrics, thresholds, protocols, robustness tiers and reports."""
+"""Evaluation: metrics, thresholds, protocols, robustness tiers and reports.
+
+Entry points: :func:`run_protocol` (train + evaluate with a registered
+protocol, see :data:`PROTOCOLS`) and :func:`evaluate_detector` (an already
+trained detector on test rows). Both return a :class:`Report`.
+"""
+
+from fakescope.eval import metrics
+from fakescope.eval.metrics import OVERALL, binary_metrics, group_masks, group_metrics
+from fakescope.eval.protocols import (
+    PROTOCOLS,
+    DetectorFactory,
+    EvalProtocol,
+    evaluate_detector,
+    run_protocol,
+)
+from fakescope.eval.report import Report
+from fakescope.eval.robustness import DEGRADATIONS, Tier, tiers_from_config
+from fakescope.eval.threshold import choose_threshold
+
+__all__ = [
+    "DEGRADATIONS",
+    "OVERALL",
+    "PROTOCOLS",
+    "DetectorFactory",
+    "EvalProtocol",
+    "Report",
+    "Tier",
+    "binary_metrics",
+    "choose_threshold",
+    "evaluate_detector",
+    "group_masks",
+    "group_metrics",
+    "metrics",
+    "run_protocol",
+    "tiers_from_config",
+]

@@ -1,0 +1,1 @@
+"""Benchmarks built from real images (fakes written exactly like the reals)."""

@@ -1,0 +1,57 @@
+"""The ``fakescope`` command line (typer): thin wrappers that parse flags and call the library.
+
+One module per command group; heavy imports (torch, pandas) happen inside the
+commands so ``fakescope --help`` stays fast. Every user error prints one red
+``error: ...`` line and exits 2; Ctrl-C exits 130 (see :mod:`.common`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+import fakescope
+from fakescope.cli import bench, bundle, data, evaluate, listing, scan, train
+from fakescope.cli.common import out
+
+app = typer.Typer(
+    name="fakescope",
+    help="Detect AI-generated images: train, evaluate, scan, inspect.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("train")(train.train)
+app.command("eval")(evaluate.evaluate)
+app.command("scan")(scan.scan)
+app.command("list")(listing.list_registered)
+app.add_typer(data.app, name="data")
+app.add_typer(bundle.app, name="bundle")
+app.add_typer(bench.app, name="bench")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"fakescope {fakescope.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Detect AI-generated images: train, evaluate, scan, inspect."""
+
+
+def main() -> None:
+    """Console-script entry point (``fakescope = "fakescope.cli:main"``)."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,102 @@
+"""``fakescope bench speed``: model-only vs end-to-end scan throughput, and memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fakescope.cli.common import (
+    BatchOpt,
+    ConfigOpt,
+    DeviceOpt,
+    ProgressOpt,
+    SetOpt,
+    WorkersOpt,
+    build_config,
+    cli_errors,
+    kv_table,
+    out,
+)
+
+app = typer.Typer(help="Benchmarks that print numbers.", no_args_is_help=True)
+
+
+@app.command("speed")
+def speed(
+    images: Annotated[
+        Path, typer.Option("--images", "-i", help="Folder of images to scan (recursive).")
+    ],
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="A trained bundle to benchmark.")
+    ] = None,
+    detector: Annotated[
+        str | None,
+        typer.Option(
+            "--detector", help="Benchmark an untrained detector of this kind [detector.name]."
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch", help="Architecture of the untrained detector [detector.params.arch]."
+        ),
+    ] = None,
+    img_size: Annotated[
+        int | None, typer.Option("--img-size", min=8, help="Input size [detector.params.img_size].")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Use at most N images.")] = 500,
+    repeats: Annotated[
+        int, typer.Option("--repeats", "-r", min=1, help="Runs per measurement (median).")
+    ] = 3,
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    progress: ProgressOpt = False,
+) -> None:
+    """Print forward img/s (pre-decoded tensors), scan img/s (end to end), their ratio, and RSS."""
+    with cli_errors():
+        from fakescope.errors import ConfigError
+
+        if model is not None and any(v is not None for v in (detector, arch, img_size, device)):
+            raise ConfigError(
+                "--detector/--arch/--img-size/--device build an untrained model; drop them with --model"
+            )
+        if model is None and detector is None and config is None:
+            raise ConfigError(
+                "pass --model BUNDLE, or --detector NAME for an untrained model (e.g. --detector cnn)"
+            )
+        from fakescope.bundle import load_bundle
+        from fakescope.perf import measure_speed, untrained_detector
+        from fakescope.scan import collect_paths
+
+        paths = collect_paths([images])[:limit]
+        if model is not None:
+            det = load_bundle(model)
+            what = str(model)
+        else:
+            cfg = build_config(
+                config,
+                {
+                    "detector.name": detector,
+                    "detector.params.arch": arch,
+                    "detector.params.img_size": img_size,
+                    "detector.params.device": device,
+                },
+                sets,
+            )
+            out.print(f"building an untrained {cfg.detector.name} detector ...")
+            det = untrained_detector(cfg.detector.name, cfg.detector.params)
+            what = f"untrained {cfg.detector.name} {cfg.detector.params}"
+        result = measure_speed(
+            det,
+            paths,
+            batch_size=batch_size or 64,
+            num_workers=workers,
+            repeats=repeats,
+            progress=progress,
+        )
+        out.print(kv_table(result.rows(), title=f"speed of {what}"))

@@ -1,0 +1,87 @@
+"""``fakescope scan``: score image files with a trained bundle, write CSV/JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fakescope.cli.common import (
+    BatchOpt,
+    ProgressOpt,
+    WorkersOpt,
+    cli_errors,
+    describe_progress,
+    frame_table,
+    out,
+)
+
+#: Rows printed to the terminal when no --out file is given.
+PREVIEW_ROWS = 50
+
+
+def scan(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Image files, folders (recursive) or quoted glob patterns.", show_default=False
+        ),
+    ],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Bundle folder written by 'fakescope train'.")
+    ],
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Results file (.csv or .jsonl); written atomically."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", "-t", help="P(fake) cut; default: the bundle's validation threshold."
+        ),
+    ] = None,
+    batch_size: BatchOpt = None,
+    workers: WorkersOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Scan FILE, DIR or GLOB: one row per file with path, p_fake, verdict, [class,] error.
+
+    Per-file errors (corrupt, truncated, not an image) are rows, not failures:
+    the exit code is 0 whenever the scan ran.
+    """
+    with cli_errors():
+        from fakescope.bundle import load_bundle
+        from fakescope.scan import (
+            check_threshold,
+            collect_paths,
+            output_format,
+            scan_paths,
+            summarize,
+            write_results,
+        )
+
+        if out_file is not None:
+            output_format(out_file)
+        if threshold is not None:
+            check_threshold(threshold)
+        paths = collect_paths(targets)
+        detector = load_bundle(model)
+        cut = detector.threshold_ if threshold is None else threshold
+        table = scan_paths(
+            detector,
+            paths,
+            threshold=cut,
+            batch_size=batch_size,
+            num_workers=workers,
+            progress=describe_progress(progress, "scanning"),
+        )
+        summary = summarize(table, cut)
+        if out_file is None:
+            out.print(frame_table(table, max_rows=PREVIEW_ROWS))
+            if len(table) > PREVIEW_ROWS:
+                out.print(f"(first {PREVIEW_ROWS} of {len(table)} rows; use --out FILE for all)")
+        else:
+            written = write_results(table, out_file)
+            out.print(f"wrote {len(table)} rows to {written}")
+        out.print(summary.line())

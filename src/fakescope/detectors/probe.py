@@ -1,0 +1,282 @@
+"""The ``probe`` detector: a frozen pretrained backbone + a scikit-learn head (UnivFD).
+
+The backbone is never trained: every image is embedded once (embeddings
+[N, D] cached on disk by file content, see :mod:`.embed_cache`) and a light
+head from :data:`~fakescope.detectors.heads.HEADS` (logistic regression by
+default: the UnivFD linear probe) is fit on the embeddings of the decodable
+training images, optionally after a StandardScaler.
+
+Scores: ``predict`` gives class probabilities [N, C] (class 0 = real), so
+P(fake) = 1 - P(real), higher = more likely fake. ``embed`` gives the frozen
+backbone's features [N, D] with D = ``backbone.feature_dim``.
+
+Caching: clean inputs (``predict``/``embed``/``fit`` without ``image_fn``)
+go through the cache; degraded inputs (``image_fn``, robustness tiers) never
+do. The cache namespace hashes the backbone's ``cache_key`` (its name and a
+digest of its actual weights: a reloaded bundle shares the cache of the run
+that trained it, two random inits never do), the input config (``img_size``
+included) and D.
+
+Bundle: ``model.safetensors`` holds the backbone's state dict (``backbone.*``),
+so the bundle is self-contained (no download, no weights file needed to load);
+``head.skops`` holds the fitted scaler + head (skops, allow-listed types only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from pydantic import Field, ValidationInfo, field_validator
+from sklearn.pipeline import Pipeline
+
+from fakescope.data.schema import PATH, encode_targets
+from fakescope.data.transforms import InputConfig, eval_transform
+from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction
+from fakescope.detectors.embed_cache import (
+    AUTO,
+    EmbeddingCache,
+    embed_files,
+    resolve_cache_dir,
+)
+from fakescope.detectors.heads import (
+    HEADS,
+    check_head_params,
+    fit_head,
+    head_proba,
+    load_head,
+    save_head,
+)
+from fakescope.errors import BundleError, DataError, NotFittedError
+
+if TYPE_CHECKING:
+    from fakescope.models import Backbone
+
+#: File name of the fitted head inside a bundle.
+HEAD_FILE = "head.skops"
+_PREFIX = "backbone."
+
+
+class ProbeParams(DetectorParams):
+    """Settings of the ``probe`` detector (unknown keys are an error).
+
+    ``backbone``: a name of :func:`fakescope.models.list_backbones`;
+    ``weights``/``pretrained``/``allow_pickle``: passed to ``create_backbone``
+    (used to build the backbone for training; a loaded bundle carries its weights);
+    ``img_size``: input size in px (None = the backbone's own);
+    ``head``/``head_params``: a head of ``HEADS`` and its parameters;
+    ``cache_dir``: embedding cache folder, "auto" = ``$FAKESCOPE_CACHE/embeddings``
+    or ``~/.cache/fakescope/embeddings``, None = no caching;
+    ``standardize``: a StandardScaler before the head.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None
+    pretrained: bool = True
+    allow_pickle: bool = False
+    img_size: int | None = Field(None, ge=8)
+    head: str = "logistic"
+    head_params: dict[str, Any] = Field(default_factory=dict)
+    cache_dir: str | None = AUTO
+    standardize: bool = True
+
+    @field_validator("head")
+    @classmethod
+    def _known_head(cls, value: str) -> str:
+        if value not in HEADS:
+            raise ValueError(f"unknown head {value!r}; choose one of: {', '.join(HEADS.names())}")
+        return value
+
+    @field_validator("head_params")
+    @classmethod
+    def _valid_head_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        head = info.data.get("head")
+        if head is not None:
+            check_head_params(head, value)  # raises a one-line ConfigError
+        return value
+
+
+@DETECTORS.register("probe")
+class ProbeDetector(Detector):
+    """Frozen backbone embeddings + scikit-learn head (see the module docstring)."""
+
+    name = "probe"
+    Params = ProbeParams
+
+    def __init__(self, params: DetectorParams | dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self._backbone: Backbone | None = None
+        self._head: Pipeline | None = None
+        self._cache: EmbeddingCache | None = None
+
+    # ----------------------------------------------------------- internals
+    @property
+    def _p(self) -> ProbeParams:
+        """The validated params, typed."""
+        return cast(ProbeParams, self.params)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the backbone runs (``params.device``; CPU by default)."""
+        return torch.device(self._p.device)
+
+    @property
+    def backbone(self) -> Backbone:
+        """The frozen backbone (built from the params on first use)."""
+        if self._backbone is None:
+            self._set_backbone(pretrained=self._p.pretrained, weights=self._p.weights)
+        assert self._backbone is not None
+        return self._backbone
+
+    def _set_backbone(self, *, pretrained: bool, weights: str | None) -> Backbone:
+        from fakescope.models import create_backbone
+
+        with torch.random.fork_rng(devices=[]):  # a random init is reproducible from params.seed
+            torch.manual_seed(self._p.seed)
+            bb = create_backbone(
+                self._p.backbone,
+                weights=weights,
+                pretrained=pretrained,
+                allow_pickle=self._p.allow_pickle,
+            )
+        bb.eval().requires_grad_(False).to(self.device)
+        self._backbone = bb
+        self._cache = None
+        return bb
+
+    def _head_or_raise(self) -> Pipeline:
+        if self._head is None:
+            raise NotFittedError("this probe detector is not fitted; call fit() or load a bundle")
+        return self._head
+
+    def embedding_cache(self) -> EmbeddingCache | None:
+        """The embedding cache for this backbone + input config (None when ``cache_dir`` is None)."""
+        directory = resolve_cache_dir(self._p.cache_dir)
+        if directory is None:
+            return None
+        if self._cache is None or self._cache.directory != directory:
+            description = {
+                "backbone": self.backbone.cache_key,
+                "input": self.input_config.model_dump(mode="json"),
+            }
+            self._cache = EmbeddingCache(directory, description, self.embedding_dim)
+        return self._cache
+
+    def _embed_files(
+        self, paths: Sequence[str | Path], progress: str | None
+    ) -> tuple[np.ndarray, list[str]]:
+        cfg = self.input_config
+        return embed_files(
+            paths,
+            self._embed_batch,
+            self.embedding_dim,
+            eval_transform(cfg),
+            (3, cfg.size, cfg.size),
+            cache=self.embedding_cache(),
+            batch_size=self._p.batch_size,
+            num_workers=self._p.num_workers,
+            progress=progress,
+        )
+
+    # --------------------------------------------------------------- hooks
+    @property
+    def input_config(self) -> InputConfig:
+        """The backbone's input config, with ``size`` = ``img_size`` when given."""
+        cfg = self.backbone.input_config
+        if self._p.img_size is not None and self._p.img_size != cfg.size:
+            cfg = cfg.model_copy(update={"size": self._p.img_size})
+        return cfg
+
+    @property
+    def embedding_dim(self) -> int:
+        """D = the backbone's ``feature_dim``."""
+        return int(self.backbone.feature_dim)
+
+    def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
+        y, classes = encode_targets(train, self._p.target)
+        x, errors = self._embed_files(
+            train[PATH].tolist(), progress="probe: embedding training images"
+        )
+        ok = ~np.isnan(x).any(axis=1)
+        if not ok.any():
+            first = next((e for e in errors if e), "no error recorded")
+            raise DataError(
+                f"none of the {len(x)} training images could be embedded (first: {first}); check the files"
+            )
+        if len(np.unique(y[ok])) < 2:
+            raise DataError(
+                "the decodable training images all belong to one class; add images of the others"
+            )
+        self._head = fit_head(
+            self._p.head,
+            self._p.head_params,
+            x[ok],
+            y[ok],
+            seed=self._p.seed,
+            standardize=self._p.standardize,
+        )
+        self.classes_ = classes
+
+    def _embed_batch(self, x: torch.Tensor) -> np.ndarray:
+        """Frozen features [B, D] float32 for a preprocessed batch ``x`` [B, 3, H, W]."""
+        with torch.inference_mode():
+            feats = self.backbone.forward_features(x.to(self.device))
+        return feats.float().cpu().numpy().reshape(len(x), -1)
+
+    def _proba_batch(self, x: torch.Tensor) -> np.ndarray:
+        """Class probabilities [B, C] in ``classes_`` order for a batch ``x`` [B, 3, H, W]."""
+        classes = self.check_fitted()
+        return head_proba(self._head_or_raise(), self._embed_batch(x), len(classes))
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        # clone: safetensors refuses tensors sharing storage (tied weights)
+        return {
+            _PREFIX + k: v.detach().cpu().clone() for k, v in self.backbone.state_dict().items()
+        }
+
+    def _save_extra(self, directory: Path) -> None:
+        save_head(self._head_or_raise(), directory / HEAD_FILE)
+
+    def _restore(self, tensors: dict[str, torch.Tensor], directory: Path) -> None:
+        # Build the architecture only (no download, no weights file), then load the saved weights.
+        bb = self._set_backbone(pretrained=False, weights=None)
+        state = {k[len(_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_PREFIX)}
+        try:
+            bb.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise BundleError(
+                f"{directory}: saved backbone weights do not fit {self._p.backbone!r} ({first}); re-save the detector"
+            ) from None
+        bb.to(self.device)
+        self._head = load_head(directory / HEAD_FILE)
+
+    # ---------------------------------------------------- cached public API
+    def predict(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        image_fn: Callable[[Image.Image], Image.Image] | None = None,
+        progress: str | None = None,
+    ) -> Prediction:
+        """Class probabilities [N, C] for image files (NaN rows + errors for failed files).
+
+        Without ``image_fn`` embeddings come from (and go to) the cache; with
+        one (a degradation) every image is decoded, degraded and embedded afresh.
+        """
+        if image_fn is not None:
+            return super().predict(paths, image_fn=image_fn, progress=progress)
+        classes = self.check_fitted()
+        x, errors = self._embed_files(paths, progress)
+        return Prediction(head_proba(self._head_or_raise(), x, len(classes)), errors, list(classes))
+
+    def embed(self, paths: Sequence[str | Path], *, progress: str | None = None) -> np.ndarray:
+        """Frozen embeddings [N, D] for image files via the cache (NaN rows where a file failed)."""
+        self.check_fitted()
+        out, _ = self._embed_files(paths, progress)
+        return out

@@ -1,0 +1,168 @@
+"""``fakescope scan``: per-file error rows, exit codes, atomic output, thresholds, classes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from tests.cli.conftest import error_lines
+from tests.cli.tiny_detector import TinyDetector
+from tests.conftest import write_image
+
+SCAN = ["--workers", "0", "--no-progress"]
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    """A folder of good and broken files (see the names)."""
+    d = tmp_path / "mixed"
+    d.mkdir()
+    (d / "zero.jpg").write_bytes(b"")
+    good = write_image(d / "ok.jpg", 1, size=64)
+    (d / "truncated.jpg").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (d / "text.jpg").write_text("this is not an image\n")
+    (d / "x.jpg").mkdir()  # a folder with an image name is walked, not read
+    write_image(d / "x.jpg" / "inner.png", 2, fmt="PNG")
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, np.linspace(0, 255, 32, dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(d / "alpha.png")
+    Image.fromarray(np.full((32, 32), 90, np.uint8), "L").save(d / "gray.png")
+    (d / "notes.txt").write_text("skipped: not an image extension")
+    write_image(d / ".hidden.jpg", 3)
+    return d
+
+
+BROKEN = {"zero.jpg", "truncated.jpg", "text.jpg"}
+GOOD = {"ok.jpg", "alpha.png", "gray.png", "x.jpg/inner.png"}
+
+
+def rel(path: str, root: Path) -> str:
+    return Path(path).relative_to(root).as_posix()
+
+
+def test_broken_files_get_error_rows_and_exit_0(
+    runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "res" / "results.csv"
+    result = runner.invoke(app, ["scan", str(broken), "--model", str(tiny_bundle), "--out", str(out), *SCAN])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == ["path", "p_fake", "verdict", "error"]
+    rows = {rel(p, broken): r for p, r in zip(table["path"], table.to_dict("records"), strict=True)}
+    assert set(rows) == BROKEN | GOOD
+    for name in BROKEN:
+        assert rows[name]["error"] != "" and rows[name]["p_fake"] == "" and rows[name]["verdict"] == ""
+    for name in GOOD:
+        assert rows[name]["error"] == ""
+        assert 0.0 <= float(rows[name]["p_fake"]) <= 1.0
+        assert rows[name]["verdict"] in {"fake", "real"}
+    assert "empty file" in rows["zero.jpg"]["error"]
+    assert "not an image" in rows["text.jpg"]["error"]
+    assert "scanned 7 files" in result.stdout and "3 errors" in result.stdout
+    assert [p.name for p in out.parent.iterdir()] == ["results.csv"]  # no temp file left
+
+
+def test_explicit_file_is_scanned_whatever_its_extension(
+    runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.jsonl"
+    args = ["scan", str(broken / "notes.txt"), str(broken / "ok.jpg"), "--model", str(tiny_bundle)]
+    result = runner.invoke(app, [*args, "--out", str(out), *SCAN])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [Path(r["path"]).name for r in rows] == ["notes.txt", "ok.jpg"]
+    assert rows[0]["p_fake"] is None and rows[0]["verdict"] == "" and "not an image" in rows[0]["error"]
+    assert rows[1]["error"] == "" and isinstance(rows[1]["p_fake"], float)
+
+
+def test_glob_pattern(runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    result = runner.invoke(app, ["scan", str(broken / "*.png"), "-m", str(tiny_bundle), "-o", str(out), *SCAN])
+    assert result.exit_code == 0, result.output
+    assert sorted(Path(p).name for p in pd.read_csv(out)["path"]) == ["alpha.png", "gray.png"]
+
+
+@pytest.mark.parametrize(
+    ("target", "needle"),
+    [("missing-dir", "does not exist"), ("nothing/*.jpg", "no files match"), ("txt-only", "no images found")],
+)
+def test_unrunnable_scan_exits_2_with_one_line_and_no_output(
+    runner: CliRunner, tiny_bundle: Path, tmp_path: Path, target: str, needle: str
+) -> None:
+    (tmp_path / "txt-only").mkdir()
+    (tmp_path / "txt-only" / "a.txt").write_text("x")
+    out = tmp_path / "out" / "r.csv"
+    result = runner.invoke(
+        app, ["scan", str(tmp_path / target), "--model", str(tiny_bundle), "--out", str(out), *SCAN]
+    )
+    assert result.exit_code == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_bundle_and_bad_out_suffix_exit_2(runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["scan", str(broken), "--model", str(tmp_path / "nobundle"), "-o", str(tmp_path / "r.csv")])
+    assert res.exit_code == 2 and "no bundle at" in res.stderr
+    assert not (tmp_path / "r.csv").exists()
+    res = runner.invoke(app, ["scan", str(broken), "--model", str(tiny_bundle), "-o", str(tmp_path / "r.xlsx")])
+    assert res.exit_code == 2 and ".csv or .jsonl" in res.stderr
+    res = runner.invoke(app, ["scan", str(broken), "--model", str(tiny_bundle), "--threshold", "1.5"])
+    assert res.exit_code == 2 and "threshold" in res.stderr
+
+
+def test_threshold_default_and_override(runner: CliRunner, tiny_bundle: Path, dataset: Path, tmp_path: Path) -> None:
+    target = str(dataset / "gan" / "test")
+    default = tmp_path / "d.csv"
+    assert runner.invoke(app, ["scan", target, "-m", str(tiny_bundle), "-o", str(default), *SCAN]).exit_code == 0
+    saved = TinyDetector.load(tiny_bundle).threshold_
+    table = pd.read_csv(default)
+    assert (table["verdict"] == np.where(table["p_fake"] >= saved, "fake", "real")).all()
+    zero = tmp_path / "z.csv"
+    res = runner.invoke(app, ["scan", target, "-m", str(tiny_bundle), "-o", str(zero), "-t", "0", *SCAN])
+    assert res.exit_code == 0
+    assert (pd.read_csv(zero)["verdict"] == "fake").all()
+    assert "threshold 0)" in res.stdout
+
+
+def test_multiclass_bundle_adds_the_predicted_class(
+    runner: CliRunner, tiny_multi_bundle: Path, broken: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.csv"
+    res = runner.invoke(app, ["scan", str(broken), "-m", str(tiny_multi_bundle), "-o", str(out), *SCAN])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == ["path", "p_fake", "verdict", "class", "error"]
+    ok = table["error"] == ""
+    assert set(table.loc[ok, "class"]) <= {"real", "diffusion", "gan"}
+    assert (table.loc[~ok, "class"] == "").all()
+
+
+def test_interrupt_exits_130_and_keeps_the_old_results(
+    runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "r.csv"
+    out.write_text("old results\n")
+
+    def interrupt(self: TinyDetector, x: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TinyDetector, "_proba_batch", interrupt)
+    res = runner.invoke(app, ["scan", str(broken), "-m", str(tiny_bundle), "-o", str(out), *SCAN])
+    assert res.exit_code == 130
+    assert out.read_text() == "old results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed", "r.csv"]
+
+
+def test_without_out_prints_rows(runner: CliRunner, tiny_bundle: Path, broken: Path) -> None:
+    res = runner.invoke(app, ["scan", str(broken / "ok.jpg"), "-m", str(tiny_bundle), *SCAN])
+    assert res.exit_code == 0
+    assert "ok.jpg" in res.stdout and "scanned 1 file:" in res.stdout

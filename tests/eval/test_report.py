@@ -1,0 +1,177 @@
+"""Report: tidy table, JSON round trip, Markdown, self-contained HTML, atomic files."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fakescope.data.schema import Sample, make_table
+from fakescope.errors import DataError
+from fakescope.eval.metrics import (
+    ACCURACY,
+    AP,
+    AUC,
+    CLEAN,
+    GENERATOR,
+    KEY_COLUMNS,
+    METRIC_COLUMNS,
+    N_REAL,
+    OVERALL,
+    TIER,
+    TRAIN,
+    VALUE,
+    group_metrics,
+)
+from fakescope.eval.report import P_FAKE, Report, atomic_write
+
+
+def _report(sources: tuple[str, ...] = ("a", "b"), degraded: bool = True) -> Report:
+    """A hand-made report: sources x {clean, jpeg=50} x {overall, a, b}; 'b' has no reals (NaN AUC)."""
+    table = make_table(
+        [Sample("/r0.png", 0, "a"), Sample("/f0.png", 1, "a"), Sample("/f1.png", 1, "b")]
+    )
+    frames, scores = [], []
+    for k, source in enumerate(sources):
+        tiers = [(CLEAN, math.nan), ("jpeg", 50.0)] if degraded else [(CLEAN, math.nan)]
+        for tier, value in tiers:
+            p = np.array([0.2, 0.9 - 0.1 * k, 0.6]) - (0.1 if tier == "jpeg" else 0.0)
+            frame = group_metrics(table, p, threshold=0.4)
+            frame.insert(0, VALUE, value)
+            frame.insert(0, TIER, tier)
+            frame.insert(0, TRAIN, source)
+            frames.append(frame)
+        scores.append(
+            pd.DataFrame(
+                {
+                    TRAIN: source,
+                    "path": table["path"],
+                    "label": table["label"],
+                    GENERATOR: table["generator"],
+                    P_FAKE: [0.2, 0.9, 0.6],
+                    "error": "",
+                }
+            )
+        )
+    metrics = pd.concat(frames, ignore_index=True)
+    metrics.loc[metrics[GENERATOR] == "b", AUC] = math.nan  # as if 'b' had only fakes
+    return Report(metrics, {"protocol": "cross-generator", "note": "x|y"}, pd.concat(scores))
+
+
+def test_columns_and_dtypes() -> None:
+    frame = _report().to_frame()
+    assert list(frame.columns) == [*KEY_COLUMNS, *METRIC_COLUMNS]
+    assert frame[N_REAL].dtype == np.int64 and frame[VALUE].dtype == np.float64
+    assert len(frame) == 2 * 2 * 3  # sources x tiers x {overall, a, b}
+
+
+def test_matrix_index_and_columns() -> None:
+    report = _report(("a", "b", "c"))
+    auc = report.matrix(AUC)
+    assert list(auc.index) == ["a", "b", "c"] and list(auc.columns) == ["a", "b"]
+    assert auc.shape == (3, 2)
+    assert report.matrix(ACCURACY, tier="jpeg", value=50).shape == (3, 2)
+    with pytest.raises(DataError, match="unknown metric"):
+        report.matrix("f1")
+
+
+def test_json_round_trip_nan_is_null() -> None:
+    report = _report()
+    text = report.to_json()
+    assert "NaN" not in text
+    raw = json.loads(text)
+    row = next(r for r in raw["metrics"] if r[GENERATOR] == "b")
+    assert row[AUC] is None
+    clean_row = next(r for r in raw["metrics"] if r[TIER] == CLEAN)
+    assert clean_row[VALUE] is None
+    back = Report.from_json(text)
+    pd.testing.assert_frame_equal(back.to_frame(), report.to_frame())
+    assert back.meta == report.meta
+
+
+def test_from_json_rejects_other_json() -> None:
+    with pytest.raises(DataError, match="not a fakescope report"):
+        Report.from_json('{"x": 1}')
+
+
+def test_markdown_tables() -> None:
+    md = _report().to_markdown()
+    lines = md.splitlines()
+    header = next(
+        i for i, line in enumerate(lines) if line.startswith("| train | generator | n_real")
+    )
+    assert re.fullmatch(r"\| --- (\| --- )+\|", lines[header + 1])
+    assert "| train \\ test | a | b |" in md  # the matrix of a multi-source report
+    b_row = next(line for line in lines[header:] if line.startswith("| a | b |"))
+    assert "| - |" in b_row  # NaN AUC shown as "-"
+    assert "- **note**: x|y" in md
+    single = _report(("a",), degraded=False).to_markdown()
+    assert "train \\ test" not in single and "| generator | n_real |" in single
+    assert "Robustness" not in single
+
+
+def test_html_is_self_contained() -> None:
+    page = _report().to_html()
+    assert page.startswith("<!DOCTYPE html>")
+    uris = re.findall(r'src="(data:image/png;base64,[^"]+)"', page)
+    assert len(uris) >= 4 + 2 + 1  # 4 heatmaps, 2 ROC plots, 1 robustness plot
+    assert all(base64.b64decode(u.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for u in uris)
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "DATA", page)
+    assert re.findall(r"src\s*=\s*[\"']([^\"']*)", text) == ["DATA"] * len(uris)
+    assert not re.search(r"href\s*=|url\(|@import|https?:|<script|<link", text)
+
+
+def test_html_without_scores_has_no_roc() -> None:
+    report = Report.from_json(_report(("a",)).to_json())
+    page = report.to_html()
+    assert "ROC curves" not in page and "data:image/png;base64," in page  # robustness plot only
+
+
+def test_write_files(tmp_path: Path) -> None:
+    files = _report().write(tmp_path / "out")
+    assert set(files) == {"json", "markdown", "html", "scores"}
+    assert json.loads(files["json"].read_text())["meta"]["protocol"] == "cross-generator"
+    assert pd.read_csv(files["scores"])[P_FAKE].tolist() == [0.2, 0.9, 0.6] * 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "report.html",
+        "report.json",
+        "report.md",
+        "scores.csv",
+    ]
+
+
+def test_atomic_write_keeps_old_file_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = atomic_write(tmp_path / "r.json", "old")
+
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_missing_columns_are_rejected() -> None:
+    with pytest.raises(DataError, match="needs column"):
+        Report(pd.DataFrame({TRAIN: ["a"], GENERATOR: [OVERALL]}))
+
+
+def test_concat_and_tiers() -> None:
+    a, b = _report(("a",)), _report(("b",))
+    both = Report.concat([a, b], meta={"k": 1})
+    assert both.sources == ["a", "b"] and both.meta == {"k": 1}
+    assert len(both.to_frame()) == len(a.to_frame()) + len(b.to_frame())
+    assert both.scores is not None and len(both.scores) == 6
+    assert [t for t, _ in both.tiers] == [CLEAN, "jpeg"]
+    assert both.select("jpeg", 50)[AP].notna().any()

@@ -1,0 +1,182 @@
+"""Library side of scanning: path collection, results table, atomic CSV/JSONL writing."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fakescope.detectors.base import Detector
+from fakescope.errors import ConfigError, DataError
+from fakescope.scan import (
+    check_threshold,
+    collect_paths,
+    output_format,
+    scan_paths,
+    summarize,
+    write_results,
+)
+from tests.cli.tiny_detector import TinyDetector
+from tests.conftest import write_image
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    write_image(root / "a.jpg", 1)
+    write_image(root / "sub" / "b.PNG", 2, fmt="PNG")
+    write_image(root / "sub" / "deeper" / "c.webp", 3, fmt="WEBP")
+    (root / "sub" / "notes.txt").write_text("x")
+    write_image(root / ".cache" / "d.jpg", 4)  # hidden folder: skipped
+    return root
+
+
+def names(paths: list[Path], root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def test_folders_are_walked_recursively_for_images(tree: Path) -> None:
+    found = collect_paths([tree])
+    assert names(found, tree) == ["a.jpg", "sub/b.PNG", "sub/deeper/c.webp"]
+    assert all(p.is_absolute() for p in found)
+
+
+def test_explicit_files_keep_any_extension_and_duplicates_go(tree: Path) -> None:
+    found = collect_paths([tree / "sub" / "notes.txt", tree / "a.jpg", tree])
+    assert names(found, tree) == ["sub/notes.txt", "a.jpg", "sub/b.PNG", "sub/deeper/c.webp"]
+
+
+def test_relative_paths_become_absolute(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tree)
+    assert collect_paths(["sub"]) == [tree / "sub" / "b.PNG", tree / "sub" / "deeper" / "c.webp"]
+
+
+def test_glob_patterns(tree: Path) -> None:
+    assert names(collect_paths([str(tree / "**" / "*.webp")]), tree) == ["sub/deeper/c.webp"]
+    assert names(collect_paths([str(tree / "su?")]), tree) == ["sub/b.PNG", "sub/deeper/c.webp"]
+    with pytest.raises(DataError, match="no files match"):
+        collect_paths([str(tree / "*.gif")])
+
+
+def test_missing_and_empty_targets(tree: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        collect_paths([tree / "nope"])
+    (tree / "empty").mkdir()
+    with pytest.raises(DataError, match="no images found"):
+        collect_paths([tree / "empty"])
+    with pytest.raises(DataError, match="nothing to scan"):
+        collect_paths([])
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("r.csv", "csv"), ("R.JSONL", "jsonl")])
+def test_output_format(name: str, fmt: str) -> None:
+    assert output_format(name) == fmt
+
+
+def test_output_format_and_threshold_errors() -> None:
+    with pytest.raises(ConfigError, match=".csv or .jsonl"):
+        output_format("r.json")
+    assert check_threshold(0) == 0.0 and check_threshold(1) == 1.0
+    for bad in (-0.1, 1.01, float("nan")):
+        with pytest.raises(ConfigError, match="threshold"):
+            check_threshold(bad)
+
+
+def results() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "path": ["/a.jpg", "/b.jpg", "/c.jpg"],
+            "p_fake": [0.9, math.nan, 0.1],
+            "verdict": ["fake", "", "real"],
+            "error": ["", "/b.jpg: empty file (0 bytes)", ""],
+        }
+    )
+
+
+def test_write_csv_and_jsonl(tmp_path: Path) -> None:
+    csv = write_results(results(), tmp_path / "new" / "r.csv")
+    back = pd.read_csv(csv, keep_default_na=False)
+    assert back["p_fake"].tolist() == [0.9, "", 0.1]
+    rows = [json.loads(line) for line in write_results(results(), tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["p_fake"] for r in rows] == [0.9, None, 0.1]
+    assert rows[1]["error"].endswith("(0 bytes)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "r.jsonl"]
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, OSError])
+def test_interrupted_write_keeps_the_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: type[BaseException]
+) -> None:
+    out = tmp_path / "r.csv"
+    out.write_text("old\n")
+
+    def half_then_fail(self: pd.DataFrame, fh: object, **kw: object) -> None:
+        fh.write("path,p_fake\n/a.jpg,")  # type: ignore[attr-defined]
+        raise exc
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_fail)
+    with pytest.raises(exc):
+        write_results(results(), out)
+    assert out.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+
+
+def test_out_must_not_be_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        write_results(results(), tmp_path / "x.csv")
+
+
+def test_summary_counts() -> None:
+    s = summarize(results(), 0.5)
+    assert (s.n, s.fake, s.real, s.errors) == (3, 1, 1, 1)
+    assert s.line() == "scanned 3 files: 1 fake, 1 real, 1 error (threshold 0.5)"
+
+
+class Fixed(TinyDetector):
+    """Returns fixed class probabilities, one row per image in order."""
+
+    rows: np.ndarray = np.zeros((0, 2))
+
+    def _proba_batch(self, x: object) -> np.ndarray:
+        n = len(x)  # type: ignore[arg-type]
+        out, self.rows = self.rows[:n], self.rows[n:]
+        return out
+
+
+def fixed(proba: list[list[float]], classes: list[str], threshold: float = 0.5) -> Detector:
+    det = Fixed({"num_workers": 0, "batch_size": 2})
+    det.classes_, det.threshold_ = classes, threshold
+    det.rows = np.array(proba, dtype=np.float32)
+    return det
+
+
+def test_scan_paths_table(tmp_path: Path) -> None:
+    good = [write_image(tmp_path / f"{i}.png", i, fmt="PNG") for i in range(3)]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    det = fixed([[0.8, 0.2], [0.3, 0.7], [0.5, 0.5]], ["real", "fake"], threshold=0.6)
+    table = scan_paths(det, [good[0], bad, good[1], good[2]])
+    assert list(table.columns) == ["path", "p_fake", "verdict", "error"]
+    assert table["path"].tolist() == [str(p) for p in (good[0], bad, good[1], good[2])]
+    np.testing.assert_allclose(table["p_fake"].to_numpy(), [0.2, np.nan, 0.7, 0.5], rtol=1e-6)
+    assert table["verdict"].tolist() == ["real", "", "fake", "real"]  # bundle threshold 0.6
+    assert table["error"].tolist()[1].endswith("empty file (0 bytes)")
+    det.rows = np.array([[0.8, 0.2], [0.3, 0.7], [0.5, 0.5]], dtype=np.float32)
+    again = scan_paths(det, good, threshold=0.5)
+    assert again["verdict"].tolist() == ["real", "fake", "fake"]  # p_fake >= t is fake
+
+
+def test_scan_paths_multiclass_and_runtime_overrides(tmp_path: Path) -> None:
+    paths = [write_image(tmp_path / f"{i}.png", i, fmt="PNG") for i in range(2)]
+    det = fixed([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]], ["real", "gan", "diffusion"])
+    table = scan_paths(det, paths, batch_size=1, num_workers=0)
+    assert table["class"].tolist() == ["diffusion", "real"]
+    np.testing.assert_allclose(table["p_fake"].to_numpy(), [0.9, 0.4], rtol=1e-6)
+    assert det.params.batch_size == 1
+    with pytest.raises(ConfigError, match="batch size"):
+        scan_paths(det, paths, batch_size=0)
