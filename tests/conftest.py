@@ -54,3 +54,14 @@ def cifar_sample(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
             for n in members[:20]:
                 zf.extract(n, out)
     yield out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny models run fastest single-threaded; it also keeps tests from fighting loader workers."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

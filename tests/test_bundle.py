@@ -13,10 +13,14 @@ from fakescope.bundle import CONFIG, FORMAT, META, WEIGHTS, load_bundle, read_me
 from fakescope.data.index import index_dataset
 from fakescope.data.schema import PATH, SPLIT
 from fakescope.errors import BundleError, NotFittedError
-from tests.cli.tiny_detector import TinyDetector, make_dataset
+from tests.cli.tiny_detector import (
+    TinyDetector,
+    make_dataset,
+    tiny_registered,  # noqa: F401 - autouse fixture
+)
 
 
-class Boom(RuntimeError):
+class BoomError(RuntimeError):
     pass
 
 
@@ -25,7 +29,7 @@ class FailingExtra(TinyDetector):
 
     def _save_extra(self, directory: Path) -> None:
         (directory / "extra.json").write_text("{}")
-        raise Boom("disk full")
+        raise BoomError("disk full")
 
 
 class InterruptedExtra(TinyDetector):
@@ -70,7 +74,9 @@ def test_round_trip_keeps_predictions_threshold_and_meta(
     assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temp dirs left
 
 
-def test_resave_replaces_an_old_bundle(fitted: tuple[TinyDetector, list[str]], tmp_path: Path) -> None:
+def test_resave_replaces_an_old_bundle(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
     det, _ = fitted
     det.save(tmp_path / "b")
     det.threshold_, old = 0.25, det.threshold_
@@ -87,16 +93,18 @@ def test_failed_save_leaves_no_bundle_and_no_temp_dir(
     fitted: tuple[TinyDetector, list[str]], tmp_path: Path, cls: type[TinyDetector]
 ) -> None:
     det = as_failing(fitted[0], cls)
-    with pytest.raises((Boom, KeyboardInterrupt)):
+    with pytest.raises((BoomError, KeyboardInterrupt)):
         det.save(tmp_path / "b")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_resave_keeps_the_old_bundle(fitted: tuple[TinyDetector, list[str]], tmp_path: Path) -> None:
+def test_failed_resave_keeps_the_old_bundle(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
     det, _ = fitted
     det.save(tmp_path / "b")
     before = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
-    with pytest.raises(Boom):
+    with pytest.raises(BoomError):
         as_failing(det, FailingExtra).save(tmp_path / "b")
     assert {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
@@ -124,7 +132,9 @@ def test_pickle_files_are_refused(tmp_path: Path, name: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_bundle_holding_a_pickle_is_refused(fitted: tuple[TinyDetector, list[str]], tmp_path: Path) -> None:
+def test_bundle_holding_a_pickle_is_refused(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
     where = fitted[0].save(tmp_path / "b")
     (where / "head.pkl").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(BundleError, match=r"refuses to load pickles") as info:
@@ -132,7 +142,9 @@ def test_bundle_holding_a_pickle_is_refused(fitted: tuple[TinyDetector, list[str
     assert "head.pkl" in str(info.value)
 
 
-def test_format_mismatch_names_both_versions(fitted: tuple[TinyDetector, list[str]], tmp_path: Path) -> None:
+def test_format_mismatch_names_both_versions(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
     where = fitted[0].save(tmp_path / "b")
     meta = json.loads((where / META).read_text())
     meta.update(format=FORMAT + 98, fakescope_version="9.9.9")
@@ -155,7 +167,9 @@ def test_incomplete_bundle_names_the_missing_file(
         read_meta(where)
 
 
-def test_missing_and_corrupt_bundles(fitted: tuple[TinyDetector, list[str]], tmp_path: Path) -> None:
+def test_missing_and_corrupt_bundles(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
     with pytest.raises(BundleError, match="no bundle at"):
         read_meta(tmp_path / "nope")
     (tmp_path / "file.yaml").write_text("x: 1")

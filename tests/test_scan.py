@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fakescope.detectors.base import Detector
 from fakescope.errors import ConfigError, DataError
 from fakescope.scan import (
     check_threshold,
@@ -20,7 +19,10 @@ from fakescope.scan import (
     summarize,
     write_results,
 )
-from tests.cli.tiny_detector import TinyDetector
+from tests.cli.tiny_detector import (
+    TinyDetector,
+    tiny_registered,  # noqa: F401 - autouse fixture
+)
 from tests.conftest import write_image
 
 
@@ -33,6 +35,12 @@ def tree(tmp_path: Path) -> Path:
     (root / "sub" / "notes.txt").write_text("x")
     write_image(root / ".cache" / "d.jpg", 4)  # hidden folder: skipped
     return root
+
+
+def test_hidden_files_are_skipped(tree: Path) -> None:
+    write_image(tree / ".hidden.jpg", 5)
+    write_image(tree / "._a.jpg", 6)  # macOS resource-fork shadow
+    assert names(collect_paths([tree]), tree) == ["a.jpg", "sub/b.PNG", "sub/deeper/c.webp"]
 
 
 def names(paths: list[Path], root: Path) -> list[str]:
@@ -78,7 +86,7 @@ def test_output_format(name: str, fmt: str) -> None:
 
 
 def test_output_format_and_threshold_errors() -> None:
-    with pytest.raises(ConfigError, match=".csv or .jsonl"):
+    with pytest.raises(ConfigError, match=r"\.csv or \.jsonl"):
         output_format("r.json")
     assert check_threshold(0) == 0.0 and check_threshold(1) == 1.0
     for bad in (-0.1, 1.01, float("nan")):
@@ -99,9 +107,16 @@ def results() -> pd.DataFrame:
 
 def test_write_csv_and_jsonl(tmp_path: Path) -> None:
     csv = write_results(results(), tmp_path / "new" / "r.csv")
-    back = pd.read_csv(csv, keep_default_na=False)
-    assert back["p_fake"].tolist() == [0.9, "", 0.1]
-    rows = [json.loads(line) for line in write_results(results(), tmp_path / "r.jsonl").read_text().splitlines()]
+    assert csv.read_text().splitlines() == [
+        "path,p_fake,verdict,error",
+        "/a.jpg,0.9,fake,",
+        "/b.jpg,,,/b.jpg: empty file (0 bytes)",
+        "/c.jpg,0.1,real,",
+    ]
+    rows = [
+        json.loads(line)
+        for line in write_results(results(), tmp_path / "r.jsonl").read_text().splitlines()
+    ]
     assert [r["p_fake"] for r in rows] == [0.9, None, 0.1]
     assert rows[1]["error"].endswith("(0 bytes)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "r.jsonl"]
@@ -141,17 +156,20 @@ class Fixed(TinyDetector):
     """Returns fixed class probabilities, one row per image in order."""
 
     rows: np.ndarray = np.zeros((0, 2))
+    batches: list[int]
 
     def _proba_batch(self, x: object) -> np.ndarray:
         n = len(x)  # type: ignore[arg-type]
+        self.batches.append(n)
         out, self.rows = self.rows[:n], self.rows[n:]
         return out
 
 
-def fixed(proba: list[list[float]], classes: list[str], threshold: float = 0.5) -> Detector:
+def fixed(proba: list[list[float]], classes: list[str], threshold: float = 0.5) -> Fixed:
     det = Fixed({"num_workers": 0, "batch_size": 2})
     det.classes_, det.threshold_ = classes, threshold
     det.rows = np.array(proba, dtype=np.float32)
+    det.batches = []
     return det
 
 
@@ -177,6 +195,7 @@ def test_scan_paths_multiclass_and_runtime_overrides(tmp_path: Path) -> None:
     table = scan_paths(det, paths, batch_size=1, num_workers=0)
     assert table["class"].tolist() == ["diffusion", "real"]
     np.testing.assert_allclose(table["p_fake"].to_numpy(), [0.9, 0.4], rtol=1e-6)
-    assert det.params.batch_size == 1
+    assert det.batches == [1, 1]
+    assert det.params.batch_size == 2  # the override lasts for that call only
     with pytest.raises(ConfigError, match="batch size"):
         scan_paths(det, paths, batch_size=0)

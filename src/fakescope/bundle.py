@@ -127,14 +127,17 @@ def read_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def load_bundle(directory: Path) -> Detector:
-    """Load a detector bundle (any registered detector)."""
+def load_bundle(directory: Path, *, device: str | None = None) -> Detector:
+    """Load a detector bundle (any registered detector), optionally onto another ``device``."""
     from fakescope.detectors import DETECTORS
 
     meta = read_meta(directory)
     config = yaml.safe_load((directory / CONFIG).read_text()) or {}
     cls = DETECTORS.get(str(config.get("detector", meta.get("detector"))))
-    detector = cls(config.get("params") or {})
+    params = dict(config.get("params") or {})
+    if device is not None:
+        params["device"] = device
+    detector = cls(params)
     detector.classes_ = list(meta["classes"])
     detector.threshold_ = float(meta["threshold"])
     detector._restore(load_file(str(directory / WEIGHTS)), directory)

@@ -21,12 +21,14 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fakescope.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
@@ -38,8 +40,8 @@ class Strict(BaseModel):
 class SplitConfig(Strict):
     """Deterministic split for layouts without train/val/test folders (fractions of each stratum)."""
 
-    val: float = Field(0.1, ge=0, lt=1)
-    test: float = Field(0.2, ge=0, lt=1)
+    val: float = Field(default=0.1, ge=0, lt=1)
+    test: float = Field(default=0.2, ge=0, lt=1)
     seed: int = 0
 
 
@@ -150,8 +152,19 @@ def parse_set(items: list[str]) -> dict[str, Any]:
                 f"--set expects key=value, got {item!r} (e.g. detector.params.epochs=2)"
             )
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = _scalar(value)
     return out
+
+
+def _scalar(text: str) -> Any:
+    """A ``--set`` value as YAML, with ``1e-3``-style floats (YAML 1.1 reads them as strings)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _one_line(exc: ValidationError, path: str | Path | None) -> str:
@@ -163,7 +176,7 @@ def _one_line(exc: ValidationError, path: str | Path | None) -> str:
     return f"invalid config value for {where!r}{src}: {err['msg']}"
 
 
-def validate_params(model: type[BaseModel], params: dict[str, Any], where: str) -> BaseModel:
+def validate_params(model: type[M], params: dict[str, Any], where: str) -> M:
     """Validate ``params`` against a detector's ``Params`` model with a one-line error."""
     try:
         return model.model_validate(params)

@@ -33,6 +33,10 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> T:
+        """Remove and return ``name`` (for tests that register temporary plug-ins)."""
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         """Return the object registered as ``name`` or raise a one-line user error."""
         try:

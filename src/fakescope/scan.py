@@ -46,6 +46,11 @@ CLASS_COL = "class"
 ERROR_COL = "error"
 
 
+def _absolute(path: Path) -> Path:
+    """Absolute and normalised ("a/../b" -> "b"), symlinks kept (unlike ``resolve``)."""
+    return Path(os.path.normpath(path.absolute()))
+
+
 def _has_magic(target: str) -> bool:
     return any(c in target for c in "*?[")
 
@@ -63,11 +68,13 @@ def collect_paths(targets: Iterable[str | Path]) -> list[Path]:
     if not names:
         raise DataError("nothing to scan; pass an image file, a folder or a glob pattern")
     for target in names:
-        expanded = os.path.expanduser(target)
+        expanded = str(Path(target).expanduser())
         if Path(expanded).exists():
             matches = [Path(expanded)]
         elif _has_magic(expanded):
-            matches = [Path(m) for m in sorted(glob.glob(expanded, recursive=True))]
+            # glob.glob, not Path.glob: the pattern may be absolute
+            found = glob.glob(expanded, recursive=True)  # noqa: PTH207
+            matches = [Path(m) for m in sorted(found)]
             if not matches:
                 raise DataError(
                     f"no files match {target!r}; check the pattern (quote it in the shell)"
@@ -78,9 +85,9 @@ def collect_paths(targets: Iterable[str | Path]) -> list[Path]:
             )
         for match in matches:
             if match.is_dir():
-                files = [Path(f) for f in list_images(Path(os.path.abspath(match)))]
+                files = [Path(f) for f in list_images(_absolute(match))]
             else:
-                files = [Path(os.path.abspath(match))]
+                files = [_absolute(match)]
             for f in files:
                 out.setdefault(f, None)
     if not out:
@@ -118,7 +125,7 @@ def scan_paths(
 
     ``threshold``: the P(fake) cut (None = the detector's ``threshold_``, chosen on
     validation data). ``batch_size`` / ``num_workers`` override the detector's
-    params for this run. Returns columns ``path, p_fake, verdict[, class], error``
+    params for this call only. Returns columns ``path, p_fake, verdict[, class], error``
     (see the module docstring); per-file decode errors never raise.
     """
     cut = check_threshold(detector.threshold_ if threshold is None else threshold)
@@ -131,9 +138,12 @@ def scan_paths(
         if num_workers < 0:
             raise ConfigError(f"workers must be 0 or more, got {num_workers}")
         updates["num_workers"] = num_workers
-    if updates:
-        detector.params = detector.params.model_copy(update=updates)
-    pred = detector.predict(list(paths), progress=progress)
+    saved = detector.params
+    detector.params = saved.model_copy(update=updates)
+    try:
+        pred = detector.predict(list(paths), progress=progress)
+    finally:
+        detector.params = saved
     p_fake = pred.p_fake.astype(np.float64)
     failed = np.isnan(p_fake)
     verdict = np.where(failed, "", np.where(p_fake >= cut, FAKE, REAL))
@@ -197,7 +207,7 @@ def write_results(table: pd.DataFrame, out: str | Path) -> Path:
                 table.to_csv(fh, index=False)
             else:
                 _write_jsonl(table, fh)
-        os.replace(tmp, out)
+        tmp.replace(out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -8,16 +8,27 @@ import pytest
 from typer.testing import CliRunner
 
 from fakescope.cli import app
-from tests.cli.tiny_detector import make_dataset
+from tests.cli.tiny_detector import (
+    make_dataset,
+    tiny_registered,  # noqa: F401 - autouse fixture
+)
 
 #: Flags making the cnn tiny: resnet18 at 32 px, one epoch, no worker processes.
 TINY_CNN = [
-    "--detector", "cnn", "--epochs", "1",
-    "--set", "detector.params.arch=resnet18",
-    "--set", "detector.params.img_size=32",
-    "--set", "detector.params.num_workers=0",
-    "--set", "detector.params.batch_size=16",
-    "--set", "detector.params.progress=false",
+    "--detector",
+    "cnn",
+    "--epochs",
+    "1",
+    "--set",
+    "detector.params.arch=resnet18",
+    "--set",
+    "detector.params.img_size=32",
+    "--set",
+    "detector.params.num_workers=0",
+    "--set",
+    "detector.params.batch_size=16",
+    "--set",
+    "detector.params.progress=false",
 ]
 
 
@@ -29,14 +40,18 @@ def runner() -> CliRunner:
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``binary`` layout, generators gan + diffusion, 6 train / 3 val / 3 test images per label each."""
-    return make_dataset(tmp_path_factory.mktemp("cli-data") / "ds", n=6, generators=("diffusion", "gan"))
+    return make_dataset(
+        tmp_path_factory.mktemp("cli-data") / "ds", n=6, generators=("diffusion", "gan")
+    )
 
 
 @pytest.fixture(scope="session")
 def cnn_bundle(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Path:
     """A cnn bundle trained once per session by the ``train`` command itself."""
     out = tmp_path_factory.mktemp("cli-bundle") / "cnn"
-    result = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(out), *TINY_CNN])
+    result = CliRunner().invoke(
+        app, ["train", "--data", str(dataset), "--out", str(out), *TINY_CNN]
+    )
     assert result.exit_code == 0, result.output
     return out
 

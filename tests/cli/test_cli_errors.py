@@ -26,7 +26,9 @@ def assert_user_error(result: object, *needles: str) -> str:
 def test_unknown_config_key_is_named(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "exp.yaml"
     cfg.write_text("data:\n  layout: auto\ndetectr:\n  name: cnn\n")
-    res = runner.invoke(app, ["train", "--config", str(cfg), "--data", str(dataset), "--out", str(tmp_path / "b")])
+    res = runner.invoke(
+        app, ["train", "--config", str(cfg), "--data", str(dataset), "--out", str(tmp_path / "b")]
+    )
     assert_user_error(res, "unknown config key 'detectr'", str(cfg))
     assert not (tmp_path / "b").exists()
 
@@ -41,14 +43,26 @@ def test_set_without_equals(runner: CliRunner, dataset: Path) -> None:
     assert_user_error(res, "--set expects key=value")
 
 
-def test_unknown_detector_lists_known_ones(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["train", "--data", str(dataset), "--detector", "nope", "--out", str(tmp_path / "b")])
+def test_unknown_detector_lists_known_ones(
+    runner: CliRunner, dataset: Path, tmp_path: Path
+) -> None:
+    res = runner.invoke(
+        app, ["train", "--data", str(dataset), "--detector", "nope", "--out", str(tmp_path / "b")]
+    )
     line = assert_user_error(res, "unknown detector 'nope'", "cnn")
     assert "choose one of" in line
 
 
 def test_unknown_detector_param_is_named(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
-    args = ["train", "--data", str(dataset), "--detector", "cnn", "--set", "detector.params.archh=resnet18"]
+    args = [
+        "train",
+        "--data",
+        str(dataset),
+        "--detector",
+        "cnn",
+        "--set",
+        "detector.params.archh=resnet18",
+    ]
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])
     assert_user_error(res, "'archh'")
 
@@ -61,7 +75,9 @@ def test_missing_data_root(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_missing_config_file(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["data", "info", str(dataset), "--config", str(tmp_path / "none.yaml")])
+    res = runner.invoke(
+        app, ["data", "info", str(dataset), "--config", str(tmp_path / "none.yaml")]
+    )
     assert_user_error(res, "does not exist")
 
 

@@ -63,10 +63,14 @@ def test_data_info_counts(runner: CliRunner, dataset: Path) -> None:
     assert re.search(r"^TOTAL\s+TOTAL\s+24\s+24\s+48$", text, re.M)
 
 
-def test_data_info_with_explicit_layout_and_family_map(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
+def test_data_info_with_explicit_layout_and_family_map(
+    runner: CliRunner, dataset: Path, tmp_path: Path
+) -> None:
     fam = tmp_path / "families.yaml"
     fam.write_text("gan: gan\ndiffusion: diffusion\n")
-    res = runner.invoke(app, ["data", "info", str(dataset), "--layout", "binary", "--family-map", str(fam)])
+    res = runner.invoke(
+        app, ["data", "info", str(dataset), "--layout", "binary", "--family-map", str(fam)]
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["data", "info", str(dataset), "--layout", "nolayout"])
     assert res.exit_code == 2 and "unknown layout 'nolayout'" in res.stderr

@@ -35,7 +35,6 @@ def broken(tmp_path: Path) -> Path:
     Image.fromarray(rgba, "RGBA").save(d / "alpha.png")
     Image.fromarray(np.full((32, 32), 90, np.uint8), "L").save(d / "gray.png")
     (d / "notes.txt").write_text("skipped: not an image extension")
-    write_image(d / ".hidden.jpg", 3)
     return d
 
 
@@ -51,14 +50,18 @@ def test_broken_files_get_error_rows_and_exit_0(
     runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "res" / "results.csv"
-    result = runner.invoke(app, ["scan", str(broken), "--model", str(tiny_bundle), "--out", str(out), *SCAN])
+    result = runner.invoke(
+        app, ["scan", str(broken), "--model", str(tiny_bundle), "--out", str(out), *SCAN]
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table.columns) == ["path", "p_fake", "verdict", "error"]
     rows = {rel(p, broken): r for p, r in zip(table["path"], table.to_dict("records"), strict=True)}
     assert set(rows) == BROKEN | GOOD
     for name in BROKEN:
-        assert rows[name]["error"] != "" and rows[name]["p_fake"] == "" and rows[name]["verdict"] == ""
+        assert (
+            rows[name]["error"] != "" and rows[name]["p_fake"] == "" and rows[name]["verdict"] == ""
+        )
     for name in GOOD:
         assert rows[name]["error"] == ""
         assert 0.0 <= float(rows[name]["p_fake"]) <= 1.0
@@ -78,20 +81,30 @@ def test_explicit_file_is_scanned_whatever_its_extension(
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [Path(r["path"]).name for r in rows] == ["notes.txt", "ok.jpg"]
-    assert rows[0]["p_fake"] is None and rows[0]["verdict"] == "" and "not an image" in rows[0]["error"]
+    assert (
+        rows[0]["p_fake"] is None
+        and rows[0]["verdict"] == ""
+        and "not an image" in rows[0]["error"]
+    )
     assert rows[1]["error"] == "" and isinstance(rows[1]["p_fake"], float)
 
 
 def test_glob_pattern(runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
-    result = runner.invoke(app, ["scan", str(broken / "*.png"), "-m", str(tiny_bundle), "-o", str(out), *SCAN])
+    result = runner.invoke(
+        app, ["scan", str(broken / "*.png"), "-m", str(tiny_bundle), "-o", str(out), *SCAN]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(Path(p).name for p in pd.read_csv(out)["path"]) == ["alpha.png", "gray.png"]
 
 
 @pytest.mark.parametrize(
     ("target", "needle"),
-    [("missing-dir", "does not exist"), ("nothing/*.jpg", "no files match"), ("txt-only", "no images found")],
+    [
+        ("missing-dir", "does not exist"),
+        ("nothing/*.jpg", "no files match"),
+        ("txt-only", "no images found"),
+    ],
 )
 def test_unrunnable_scan_exits_2_with_one_line_and_no_output(
     runner: CliRunner, tiny_bundle: Path, tmp_path: Path, target: str, needle: str
@@ -109,25 +122,43 @@ def test_unrunnable_scan_exits_2_with_one_line_and_no_output(
     assert not (tmp_path / "out").exists()
 
 
-def test_bad_bundle_and_bad_out_suffix_exit_2(runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["scan", str(broken), "--model", str(tmp_path / "nobundle"), "-o", str(tmp_path / "r.csv")])
+def test_bad_bundle_and_bad_out_suffix_exit_2(
+    runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path
+) -> None:
+    res = runner.invoke(
+        app,
+        ["scan", str(broken), "--model", str(tmp_path / "nobundle"), "-o", str(tmp_path / "r.csv")],
+    )
     assert res.exit_code == 2 and "no bundle at" in res.stderr
     assert not (tmp_path / "r.csv").exists()
-    res = runner.invoke(app, ["scan", str(broken), "--model", str(tiny_bundle), "-o", str(tmp_path / "r.xlsx")])
+    res = runner.invoke(
+        app, ["scan", str(broken), "--model", str(tiny_bundle), "-o", str(tmp_path / "r.xlsx")]
+    )
     assert res.exit_code == 2 and ".csv or .jsonl" in res.stderr
-    res = runner.invoke(app, ["scan", str(broken), "--model", str(tiny_bundle), "--threshold", "1.5"])
+    res = runner.invoke(
+        app, ["scan", str(broken), "--model", str(tiny_bundle), "--threshold", "1.5"]
+    )
     assert res.exit_code == 2 and "threshold" in res.stderr
 
 
-def test_threshold_default_and_override(runner: CliRunner, tiny_bundle: Path, dataset: Path, tmp_path: Path) -> None:
+def test_threshold_default_and_override(
+    runner: CliRunner, tiny_bundle: Path, dataset: Path, tmp_path: Path
+) -> None:
     target = str(dataset / "gan" / "test")
     default = tmp_path / "d.csv"
-    assert runner.invoke(app, ["scan", target, "-m", str(tiny_bundle), "-o", str(default), *SCAN]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["scan", target, "-m", str(tiny_bundle), "-o", str(default), *SCAN]
+        ).exit_code
+        == 0
+    )
     saved = TinyDetector.load(tiny_bundle).threshold_
     table = pd.read_csv(default)
     assert (table["verdict"] == np.where(table["p_fake"] >= saved, "fake", "real")).all()
     zero = tmp_path / "z.csv"
-    res = runner.invoke(app, ["scan", target, "-m", str(tiny_bundle), "-o", str(zero), "-t", "0", *SCAN])
+    res = runner.invoke(
+        app, ["scan", target, "-m", str(tiny_bundle), "-o", str(zero), "-t", "0", *SCAN]
+    )
     assert res.exit_code == 0
     assert (pd.read_csv(zero)["verdict"] == "fake").all()
     assert "threshold 0)" in res.stdout
@@ -137,7 +168,9 @@ def test_multiclass_bundle_adds_the_predicted_class(
     runner: CliRunner, tiny_multi_bundle: Path, broken: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "r.csv"
-    res = runner.invoke(app, ["scan", str(broken), "-m", str(tiny_multi_bundle), "-o", str(out), *SCAN])
+    res = runner.invoke(
+        app, ["scan", str(broken), "-m", str(tiny_multi_bundle), "-o", str(out), *SCAN]
+    )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table.columns) == ["path", "p_fake", "verdict", "class", "error"]
@@ -147,7 +180,11 @@ def test_multiclass_bundle_adds_the_predicted_class(
 
 
 def test_interrupt_exits_130_and_keeps_the_old_results(
-    runner: CliRunner, tiny_bundle: Path, broken: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner,
+    tiny_bundle: Path,
+    broken: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "r.csv"
     out.write_text("old results\n")

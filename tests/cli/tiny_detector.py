@@ -1,16 +1,20 @@
 """A tiny detector registered only in tests: softmax regression on mean colours.
 
 Fast to fit (a few hundred Adam steps on [N, 3] features), so bundle, scan and
-CLI tests do not depend on a real network. Registered as ``tiny-test`` (once:
-this module is imported, never executed twice).
+CLI tests do not depend on a real network. It is in ``DETECTORS`` as
+``tiny-test`` only while a test using :func:`tiny_registered` runs (autouse once
+imported into a test module or conftest), so other packages' tests that
+enumerate the registry never see it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from fakescope.data.loader import run_batches
@@ -28,7 +32,6 @@ class TinyParams(DetectorParams):
     steps: int = 200
 
 
-@DETECTORS.register(NAME)
 class TinyDetector(Detector):
     """Mean-colour softmax regression (tests only)."""
 
@@ -51,8 +54,13 @@ class TinyDetector(Detector):
     def _features(self, paths: list[str]) -> np.ndarray:
         cfg = self.input_config
         feats, _ = run_batches(
-            paths, eval_transform(cfg), (3, cfg.size, cfg.size), self._embed_batch, 3,
-            batch_size=self.params.batch_size, num_workers=0,
+            paths,
+            eval_transform(cfg),
+            (3, cfg.size, cfg.size),
+            self._embed_batch,
+            3,
+            batch_size=self.params.batch_size,
+            num_workers=0,
         )
         return feats
 
@@ -87,6 +95,19 @@ class TinyDetector(Detector):
         self.weight, self.bias = tensors["weight"], tensors["bias"]
 
 
+@pytest.fixture(autouse=True)
+def tiny_registered() -> Iterator[None]:
+    """Register :class:`TinyDetector` as ``tiny-test`` for one test, then remove it again."""
+    added = NAME not in DETECTORS
+    if added:
+        DETECTORS.register(NAME)(TinyDetector)
+    try:
+        yield
+    finally:
+        if added:
+            DETECTORS.unregister(NAME)
+
+
 def make_dataset(root: Path, n: int = 8, generators: tuple[str, ...] = ("gan",)) -> Path:
     """A ``binary``-layout dataset: ``root/<gen>/{train,val,test}/{0_real,1_fake}/*.png``.
 
@@ -100,5 +121,7 @@ def make_dataset(root: Path, n: int = 8, generators: tuple[str, ...] = ("gan",))
             for folder, fake in (("0_real", False), ("1_fake", True)):
                 for i in range(count):
                     seed += 1
-                    write_image(root / gen / split / folder / f"{i}.png", seed, fake=fake, fmt="PNG")
+                    write_image(
+                        root / gen / split / folder / f"{i}.png", seed, fake=fake, fmt="PNG"
+                    )
     return root

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from fakescope.data.transforms import InputConfig, eval_transform
 from tests.conftest import write_image
 
 CFG = InputConfig(size=32)
-PLAIN = {"hflip": False, "crop": "none"}
+PLAIN: dict[str, Any] = {"hflip": False, "crop": "none"}
 
 
 @pytest.fixture

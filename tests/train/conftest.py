@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 from fakescope.data.transforms import InputConfig, eval_transform
@@ -32,7 +34,9 @@ def image_set(root: Path, n: int, offset: int = 0) -> tuple[list[str], list[int]
     paths, labels = [], []
     for i in range(n):
         fake = i % 2 == 1
-        paths.append(str(write_image(root / f"{offset + i}.png", offset + i, size=16, fake=fake, fmt="PNG")))
+        paths.append(
+            str(write_image(root / f"{offset + i}.png", offset + i, size=16, fake=fake, fmt="PNG"))
+        )
         labels.append(int(fake))
     return paths, labels
 
@@ -45,3 +49,11 @@ def datasets(tmp_path: Path) -> tuple[SampleDataset, SampleDataset]:
     t = eval_transform(CFG)
     return SampleDataset(tp, ty, t, SHAPE), SampleDataset(vp, vy, t, SHAPE)
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: on a busy 2-core machine two OpenMP threads run ~50x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fakescope.data.transforms import eval_transform
 from fakescope.train.dataset import EpochShuffleSampler, SampleDataset, collate_ok
 from tests.train.conftest import CFG, SHAPE, image_set
-
-from fakescope.data.transforms import eval_transform
 
 
 def test_corrupt_file_is_flagged_and_dropped(tmp_path: Path) -> None:
@@ -25,7 +24,9 @@ def test_corrupt_file_is_flagged_and_dropped(tmp_path: Path) -> None:
 
 
 def test_all_failed_batch_is_empty() -> None:
-    ds = SampleDataset(["/nonexistent/a.png", "/nonexistent/b.png"], [0, 1], eval_transform(CFG), SHAPE)
+    ds = SampleDataset(
+        ["/nonexistent/a.png", "/nonexistent/b.png"], [0, 1], eval_transform(CFG), SHAPE
+    )
     batch = collate_ok([ds[0], ds[1]])
     assert batch.x.shape == (0, *SHAPE) and batch.y.numel() == 0 and batch.failed == 2
 

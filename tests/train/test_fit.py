@@ -28,7 +28,9 @@ def _module(seed: int = 0, epochs: int = 1) -> ClassifierModule:
     return ClassifierModule(tiny_cnn(), 2, lr=0.05, epochs=epochs)
 
 
-def test_fit_writes_checkpoints_and_history(datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path) -> None:
+def test_fit_writes_checkpoints_and_history(
+    datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path
+) -> None:
     train, val = datasets
     res = fit_module(_module(), train, val, _settings(epochs=2), tmp_path, INFO)
     assert res.resumed_from is None and res.start_epoch == 0 and res.epochs_done == 2
@@ -57,7 +59,9 @@ def test_resume_continues_from_last_checkpoint(
     assert not torch.equal(after_one["5.weight"], after_two["5.weight"])
 
 
-def test_same_seed_same_weights(datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path) -> None:
+def test_same_seed_same_weights(
+    datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path
+) -> None:
     train, val = datasets
     runs = []
     for name in ("a", "b"):
@@ -67,7 +71,9 @@ def test_same_seed_same_weights(datasets: tuple[SampleDataset, SampleDataset], t
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
-def test_without_validation_best_is_last(datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path) -> None:
+def test_without_validation_best_is_last(
+    datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path
+) -> None:
     train, _ = datasets
     res = fit_module(_module(), train, None, _settings(), tmp_path, INFO)
     assert res.best_path is not None and res.best_path.is_file()
@@ -79,11 +85,15 @@ def test_resume_of_another_run_is_refused(
 ) -> None:
     train, _ = datasets
     fit_module(_module(), train, None, _settings(), tmp_path, INFO)
-    with pytest.raises(ConfigError, match="different training run.*classes"):
-        fit_module(_module(), train, None, _settings(), tmp_path, {**INFO, "classes": ["real", "x", "y"]})
+    with pytest.raises(ConfigError, match=r"different training run.*classes"):
+        fit_module(
+            _module(), train, None, _settings(), tmp_path, {**INFO, "classes": ["real", "x", "y"]}
+        )
 
 
-def test_bad_devices_and_precision(datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path) -> None:
+def test_bad_devices_and_precision(
+    datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path
+) -> None:
     assert accelerator_for("cpu") == ("cpu", 1)
     assert accelerator_for("cuda:1") == ("cuda", [1])
     assert torch_device("cpu") == torch.device("cpu")
@@ -99,3 +109,16 @@ def test_temporary_workdir_is_removed() -> None:
         (wd / "x").write_text("1")
         assert wd.is_dir()
     assert not wd.exists()
+
+
+def test_early_stopping_on_a_flat_val_loss(
+    datasets: tuple[SampleDataset, SampleDataset], tmp_path: Path
+) -> None:
+    train, val = datasets
+    linear = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 2)
+    )  # no BatchNorm
+    module = ClassifierModule(linear, 2, lr=0.0, scheduler="none")  # val loss never improves
+    res = fit_module(module, train, val, _settings(epochs=6, patience=1), tmp_path, INFO)
+    assert res.epochs_done == 2 and len(res.history) == 2
+    assert res.best_path is not None and res.best_path.name == "best-e000.ckpt"

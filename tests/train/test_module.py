@@ -55,9 +55,13 @@ def _lrs(module: ClassifierModule, steps: int) -> list[float]:
 def test_cosine_and_step_schedules() -> None:
     lrs = _lrs(ClassifierModule(tiny_cnn(), 2, lr=1.0, epochs=4, scheduler="cosine"), 4)
     assert lrs == pytest.approx([0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)])
-    step = _lrs(ClassifierModule(tiny_cnn(), 2, lr=1.0, scheduler="step", step_size=2, gamma=0.5), 5)
+    step = _lrs(
+        ClassifierModule(tiny_cnn(), 2, lr=1.0, scheduler="step", step_size=2, gamma=0.5), 5
+    )
     assert step == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25])
-    assert isinstance(ClassifierModule(tiny_cnn(), 2, scheduler="none").configure_optimizers(), torch.optim.AdamW)
+    assert isinstance(
+        ClassifierModule(tiny_cnn(), 2, scheduler="none").configure_optimizers(), torch.optim.AdamW
+    )
 
 
 def test_cosine_resumed_with_more_epochs_stretches() -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 import fakescope
-from fakescope.cli import bench, bundle, data, evaluate, listing, scan, train
+from fakescope.cli import bench, bundle, data, demo, evaluate, listing, scan, train
 from fakescope.cli.common import out
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.command("demo")(demo.demo)
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("scan")(scan.scan)

@@ -48,7 +48,6 @@ def info(
         import yaml
 
         from fakescope.bundle import CONFIG, read_meta
-
         from fakescope.errors import BundleError
 
         meta = read_meta(bundle)

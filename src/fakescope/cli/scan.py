@@ -45,7 +45,7 @@ def scan(
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Scan FILE, DIR or GLOB: one row per file with path, p_fake, verdict, [class,] error.
+    """Scan FILE, DIR or GLOB: one row per file with path, p_fake, verdict, (class,) error.
 
     Per-file errors (corrupt, truncated, not an image) are rows, not failures:
     the exit code is 0 whenever the scan ran.

@@ -233,13 +233,12 @@ class Detector(ABC):
         return save_bundle(self, Path(directory))
 
     @staticmethod
-    def load(directory: str | Path) -> Detector:
-        """Load any detector bundle written by :meth:`save`."""
+    def load(directory: str | Path, *, device: str | None = None) -> Detector:
+        """Load any detector bundle written by :meth:`save` (onto ``device`` if given)."""
         from fakescope.bundle import load_bundle
 
-        return load_bundle(Path(directory))
+        return load_bundle(Path(directory), device=device)
 
 
 #: All detectors, by name (filled by imports in :mod:`fakescope.detectors`).
 DETECTORS: Registry[type[Detector]] = Registry("detector")
-

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+import timm
 import torch
 from pydantic import Field, field_validator
 from torch import nn
@@ -27,7 +28,7 @@ from fakescope.data.augment import AugmentConfig, train_transform
 from fakescope.data.schema import PATH, encode_targets
 from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig, eval_transform
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
-from fakescope.errors import ConfigError, NotFittedError
+from fakescope.errors import ConfigError, FakescopeError, NotFittedError
 from fakescope.models import efficientnet_lite0_classifier, effnet_lite0, read_weights_file
 from fakescope.models.timm_backbone import create_timm_model
 from fakescope.train.devices import torch_device
@@ -39,12 +40,19 @@ if TYPE_CHECKING:
 class CNNParams(DetectorParams):
     """Settings of the ``cnn`` detector (plus target, batch_size, num_workers, device, seed).
 
-    ``pretrained``: timm ImageNet weights (a download; ``efficientnet_lite0`` uses the
-    packaged weights, offline); offline, use ``weights``;
-    ``weights``: a local ``.safetensors`` timm state dict used as the start
-    point (shape-mismatched tensors such as the classifier are dropped). ``class_weights``: "none", "balanced" (inverse
-    class frequency) or one weight per class. ``monitor``/``patience``: early
-    stopping and best-checkpoint choice on validation data (when given).
+    * ``arch``: any timm name; ``pretrained``: timm's ImageNet weights (a download;
+      ``efficientnet_lite0`` uses the packaged weights, offline); ``weights``: a local
+      ``.safetensors`` timm state dict as the start point (the classifier is dropped
+      when its shape differs).
+    * ``img_size`` / ``resize``: the model input (see :class:`InputConfig`).
+    * ``epochs``, ``lr``, ``weight_decay`` (AdamW), ``scheduler`` ("cosine" over
+      ``epochs``, "step": x ``gamma`` every ``step_size`` epochs), ``precision``.
+    * ``class_weights``: "none", "balanced" (inverse class frequency) or one per class.
+    * ``augment``: :class:`~fakescope.data.augment.AugmentConfig` (flip, crop, blur/JPEG).
+    * ``monitor`` / ``patience``: best checkpoint and early stopping on validation
+      data (when given; ``patience`` 0 or None = no early stopping).
+    * ``progress``: Lightning's progress bar and summary; ``deterministic``: exact
+      reproducibility on GPUs (slower; CPU runs are reproducible without it).
     """
 
     arch: str = "resnet18"
@@ -100,7 +108,15 @@ class CNNDetector(Detector):
             model = efficientnet_lite0_classifier(pretrained=True)  # packaged: works offline
             model.reset_classifier(num_classes)  # type: ignore[operator]
             return model.train()
-        return create_timm_model(p.arch, pretrained=p.pretrained, num_classes=num_classes)
+        if p.pretrained and timm.is_model(p.arch):
+            try:
+                return create_timm_model(p.arch, pretrained=True, num_classes=num_classes)
+            except FakescopeError:
+                raise ConfigError(
+                    f"could not download pretrained weights for {p.arch!r}; set the cnn parameter "
+                    "weights=PATH (a .safetensors file) or pretrained=false"
+                ) from None
+        return create_timm_model(p.arch, pretrained=False, num_classes=num_classes)
 
     def _model(self) -> nn.Module:
         if self.model_ is None:

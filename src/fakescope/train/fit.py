@@ -77,7 +77,8 @@ class FitResult:
     ``resumed_from``: the checkpoint it continued (None = fresh start);
     ``start_epoch``: the first epoch it trained (0 fresh, k after k finished
     epochs); ``history``: one dict per epoch trained here (train_loss, val_loss,
-    val_auc, val_acc when available); ``best_path``: the best checkpoint.
+    val_auc, val_acc when available); ``best_path``: the best checkpoint (paths
+    point into the workdir, so they are gone when it was a temporary one).
     """
 
     best_path: Path | None

@@ -143,6 +143,16 @@ class ClassifierModule(L.LightningModule):
         self.failed_train = 0
         self.failed_val = 0
 
+    def on_train_start(self) -> None:
+        """Re-apply the cosine factor of the current epoch (after a resume the restored
+        optimiser holds the lr of the old schedule, e.g. 0 at the end of a shorter run)."""
+        for config in self.trainer.lr_scheduler_configs:
+            sched = config.scheduler
+            if isinstance(sched, torch.optim.lr_scheduler.LambdaLR):
+                groups = sched.optimizer.param_groups
+                for group, base, fn in zip(groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+                    group["lr"] = base * fn(sched.last_epoch)
+
     def configure_optimizers(self) -> Any:
         """AdamW plus the chosen per-epoch LR schedule."""
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

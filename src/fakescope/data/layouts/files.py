@@ -37,7 +37,7 @@ SPLIT_ALIASES: dict[str, str] = {
 def is_image_name(name: str) -> bool:
     """True when ``name`` has an image extension (case-insensitive) and is not hidden."""
     dot = name.rfind(".")
-    return dot > 0 and name[dot:].lower() in IMAGE_EXTENSIONS
+    return not name.startswith(".") and dot > 0 and name[dot:].lower() in IMAGE_EXTENSIONS
 
 
 def split_of(name: str) -> str | None:

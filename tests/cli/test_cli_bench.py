@@ -1,0 +1,87 @@
+"""``fakescope bench speed``: prints the numbers; argument checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from tests.conftest import write_image
+
+FAST = ["--limit", "4", "--repeats", "1", "--workers", "0", "--batch-size", "2"]
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    for i in range(6):
+        write_image(tmp_path / "imgs" / f"{i}.jpg", i)
+    return tmp_path / "imgs"
+
+
+def test_bench_a_bundle(runner: CliRunner, tiny_bundle: Path, images: Path) -> None:
+    res = runner.invoke(
+        app, ["bench", "speed", "--model", str(tiny_bundle), "--images", str(images), *FAST]
+    )
+    assert res.exit_code == 0, res.output
+    for label in (
+        "forward img/s",
+        "scan img/s",
+        "scan / forward",
+        "RSS at 10% of scan time",
+        "RSS at end",
+    ):
+        assert label in res.stdout
+    assert "images" in res.stdout and " 4 " in res.stdout.replace("\n", " ")
+
+
+def test_bench_an_untrained_detector(runner: CliRunner, images: Path) -> None:
+    args = [
+        "bench",
+        "speed",
+        "--detector",
+        "tiny-test",
+        "--img-size",
+        "16",
+        "--images",
+        str(images),
+    ]
+    res = runner.invoke(app, [*args, *FAST, "--set", "detector.params.num_workers=0"])
+    assert res.exit_code == 0, res.output
+    assert "untrained tiny-test" in res.stdout and "forward img/s" in res.stdout
+
+
+def test_bench_argument_errors(
+    runner: CliRunner, tiny_bundle: Path, images: Path, tmp_path: Path
+) -> None:
+    res = runner.invoke(app, ["bench", "speed", "--images", str(images)])
+    assert res.exit_code == 2 and "--model BUNDLE, or --detector NAME" in res.stderr
+    res = runner.invoke(
+        app, ["bench", "speed", "-m", str(tiny_bundle), "--arch", "resnet18", "-i", str(images)]
+    )
+    assert res.exit_code == 2 and "drop them with --model" in res.stderr
+    res = runner.invoke(
+        app, ["bench", "speed", "-m", str(tiny_bundle), "-i", str(tmp_path / "none")]
+    )
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+@pytest.mark.slow
+def test_bench_untrained_cnn(runner: CliRunner, images: Path) -> None:
+    args = [
+        "bench",
+        "speed",
+        "--detector",
+        "cnn",
+        "--arch",
+        "resnet18",
+        "--img-size",
+        "32",
+        "-i",
+        str(images),
+    ]
+    sets = ["--set", "detector.params.num_workers=0", "--set", "detector.params.progress=false"]
+    res = runner.invoke(app, [*args, *FAST, *sets])
+    assert res.exit_code == 0, res.output
+    assert "forward img/s" in res.stdout
