@@ -16,6 +16,7 @@ from fakescope.data.schema import Sample, make_table
 from fakescope.detectors import DETECTORS, Detector
 from fakescope.detectors.probe import HEAD_FILE, ProbeDetector
 from fakescope.errors import ConfigError
+from fakescope.eval.robustness import Degradation
 from tests.conftest import write_image
 
 Tables = tuple[pd.DataFrame, pd.DataFrame]
@@ -112,6 +113,24 @@ def test_image_fn_bypasses_the_cache(fitted: ProbeDetector, data: Tables) -> Non
     assert seen[0] == len(paths)  # only the degraded run ran the backbone
     assert len(cache) == size
     assert not np.allclose(degraded, clean)
+
+
+def test_tagged_degradation_is_cached_under_its_tag(fitted: ProbeDetector, data: Tables) -> None:
+    paths = data[0].path.tolist()[:6]
+    jpeg = Degradation("jpeg", 20)
+    clean_cache = fitted.embedding_cache()
+    assert clean_cache is not None
+    clean_size = len(clean_cache)
+    seen = count_forward(fitted)
+    first = fitted.predict(paths, image_fn=jpeg).proba
+    assert seen[0] == len(paths)
+    second = fitted.predict(paths, image_fn=jpeg).proba
+    assert seen[0] == len(paths)  # the second degraded run read the jpeg=20 cache
+    np.testing.assert_array_equal(first, second)
+    assert len(clean_cache) == clean_size  # degraded embeddings never enter the clean cache
+    assert not np.allclose(first, fitted.predict(paths).proba)
+    fitted.predict(paths, image_fn=Degradation("jpeg", 30))
+    assert seen[0] == 2 * len(paths)  # another quality is another cache
 
 
 def test_bundle_round_trip(fitted: ProbeDetector, data: Tables, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from fakescope.data.loader import iter_batches
 from fakescope.data.transforms import ImageTransform
@@ -192,6 +193,7 @@ def embed_files(
     cache: EmbeddingCache | None = None,
     batch_size: int = 64,
     num_workers: int | None = None,
+    image_fn: Callable[[Image.Image], Image.Image] | None = None,
     progress: str | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Embeddings [N, dim] float32 of image files, reading/filling ``cache`` when given.
@@ -200,7 +202,8 @@ def embed_files(
     others are decoded in loader workers, embedded batch by batch
     (``forward``: x [B, 3, H, W] -> [B, dim]) and stored after every batch (an
     interrupted run keeps what it computed). Rows of files that fail to decode
-    are NaN and their ``errors`` entry says why ("" = fine).
+    are NaN and their ``errors`` entry says why ("" = fine). ``image_fn`` (PIL ->
+    PIL) degrades each image first; the cache must then be one for that degradation.
     """
     out = np.full((len(paths), dim), np.nan, dtype=np.float32)
     errors = [""] * len(paths)
@@ -222,6 +225,7 @@ def embed_files(
         shape,
         batch_size=batch_size,
         num_workers=num_workers,
+        image_fn=image_fn,
         errors=sub_errors,
         progress=progress,
     ):

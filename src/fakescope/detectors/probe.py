@@ -154,32 +154,47 @@ class ProbeDetector(Detector):
             raise NotFittedError("this probe detector is not fitted; call fit() or load a bundle")
         return self._head
 
-    def embedding_cache(self) -> EmbeddingCache | None:
-        """The embedding cache for this backbone + input config (None when ``cache_dir`` is None)."""
+    def embedding_cache(self, degradation: str | None = None) -> EmbeddingCache | None:
+        """The embedding cache for this backbone + input config (None when ``cache_dir`` is None).
+
+        ``degradation``: a degradation's ``cache_tag`` (e.g. ``jpeg=50``) for the
+        cache of degraded images; None = clean images.
+        """
         directory = resolve_cache_dir(self._p.cache_dir)
         if directory is None:
             return None
-        if self._cache is None or self._cache.directory != directory:
-            description = {
-                "backbone": self.backbone.cache_key,
-                "input": self.input_config.model_dump(mode="json"),
-            }
-            self._cache = EmbeddingCache(directory, description, self.embedding_dim)
-        return self._cache
+        if degradation is None and self._cache is not None and self._cache.directory == directory:
+            return self._cache
+        description: dict[str, object] = {
+            "backbone": self.backbone.cache_key,
+            "input": self.input_config.model_dump(mode="json"),
+        }
+        if degradation is not None:
+            description["degradation"] = degradation
+        cache = EmbeddingCache(directory, description, self.embedding_dim)
+        if degradation is None:
+            self._cache = cache
+        return cache
 
     def _embed_files(
-        self, paths: Sequence[str | Path], progress: str | None
+        self,
+        paths: Sequence[str | Path],
+        progress: str | None,
+        image_fn: Callable[[Image.Image], Image.Image] | None = None,
     ) -> tuple[np.ndarray, list[str]]:
+        """Embeddings via the cache; a degradation is cached only when it has a ``cache_tag``."""
         cfg = self.input_config
+        tag = getattr(image_fn, "cache_tag", None)
         return embed_files(
             paths,
             self._embed_batch,
             self.embedding_dim,
             eval_transform(cfg),
             (3, cfg.size, cfg.size),
-            cache=self.embedding_cache(),
+            cache=self.embedding_cache(tag) if image_fn is None or tag else None,
             batch_size=self._p.batch_size,
             num_workers=self._p.num_workers,
+            image_fn=image_fn,
             progress=progress,
         )
 
@@ -266,13 +281,12 @@ class ProbeDetector(Detector):
     ) -> Prediction:
         """Class probabilities [N, C] for image files (NaN rows + errors for failed files).
 
-        Without ``image_fn`` embeddings come from (and go to) the cache; with
-        one (a degradation) every image is decoded, degraded and embedded afresh.
+        Embeddings come from (and go to) the cache; a degradation ``image_fn``
+        is cached under its ``cache_tag`` when it has one (robustness tiers do),
+        otherwise every image is decoded, degraded and embedded afresh.
         """
-        if image_fn is not None:
-            return super().predict(paths, image_fn=image_fn, progress=progress)
         classes = self.check_fitted()
-        x, errors = self._embed_files(paths, progress)
+        x, errors = self._embed_files(paths, progress, image_fn)
         return Prediction(head_proba(self._head_or_raise(), x, len(classes)), errors, list(classes))
 
     def embed(self, paths: Sequence[str | Path], *, progress: str | None = None) -> np.ndarray:

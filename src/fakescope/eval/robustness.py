@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from PIL import Image
 
@@ -43,11 +42,11 @@ class Tier:
     value: float
 
     @property
-    def image_fn(self) -> ImageFn | None:
+    def image_fn(self) -> Degradation | None:
         """PIL -> PIL degradation (picklable, for loader workers); None for the clean tier."""
         if self.kind == CLEAN:
             return None
-        return partial(_apply, self.kind, self.value)
+        return Degradation(self.kind, self.value)
 
     @property
     def label(self) -> str:
@@ -55,8 +54,24 @@ class Tier:
         return self.kind if self.kind == CLEAN else f"{self.kind}={self.value:g}"
 
 
-def _apply(kind: str, value: float, img: Image.Image) -> Image.Image:
-    return DEGRADATIONS[kind](img, value)
+@dataclass(frozen=True)
+class Degradation:
+    """A deterministic PIL -> PIL degradation, picklable for loader workers.
+
+    ``cache_tag`` names it exactly, so detectors that cache embeddings by file
+    content (the probe) may also cache degraded embeddings under that tag.
+    """
+
+    kind: str
+    value: float
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        return DEGRADATIONS[self.kind](img, self.value)
+
+    @property
+    def cache_tag(self) -> str:
+        """E.g. ``jpeg=50``: identifies the degradation for embedding caches."""
+        return f"{self.kind}={self.value:g}"
 
 
 CLEAN_TIER = Tier(CLEAN, math.nan)
