@@ -30,6 +30,7 @@ from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig, 
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
 from fakescope.errors import ConfigError, FakescopeError, NotFittedError
 from fakescope.models import efficientnet_lite0_classifier, effnet_lite0, read_weights_file
+from fakescope.models.memory_format import batch_to, to_channels_last
 from fakescope.models.timm_backbone import create_timm_model
 from fakescope.train.devices import torch_device
 
@@ -221,21 +222,21 @@ class CNNDetector(Detector):
         fresh = create_timm_model(p.arch, pretrained=False, num_classes=len(classes))
         fresh.load_state_dict(state, strict=True)
         self.classes_ = list(classes)
-        self.model_ = fresh.to(torch_device(p.device)).eval()
+        self.model_ = to_channels_last(fresh, torch_device(p.device)).eval()
         self.fit_result_ = result
 
     @torch.inference_mode()
     def _proba_batch(self, x: torch.Tensor) -> np.ndarray:
         """Softmax class probabilities [B, C] (eval mode, ``params.device``) for ``x`` [B, 3, H, W]."""
         model = self._model().eval()
-        logits = model(x.to(next(model.parameters()).device))
+        logits = model(batch_to(x, next(model.parameters()).device))
         return logits.float().softmax(dim=1).cpu().numpy().astype(np.float32)
 
     @torch.inference_mode()
     def _embed_batch(self, x: torch.Tensor) -> np.ndarray:
         """Pooled pre-logits features [B, D] for ``x`` [B, 3, H, W]."""
         model = self._model().eval()
-        feats = model.forward_features(x.to(next(model.parameters()).device))  # type: ignore[operator]
+        feats = model.forward_features(batch_to(x, next(model.parameters()).device))  # type: ignore[operator]
         pooled = model.forward_head(feats, pre_logits=True)  # type: ignore[operator]
         return pooled.float().flatten(1).cpu().numpy().astype(np.float32)
 
@@ -246,7 +247,7 @@ class CNNDetector(Detector):
         classes = self.check_fitted()
         model = create_timm_model(self.params.arch, pretrained=False, num_classes=len(classes))
         model.load_state_dict(tensors, strict=True)
-        self.model_ = model.to(torch_device(self.params.device)).eval()
+        self.model_ = to_channels_last(model, torch_device(self.params.device)).eval()
 
 
 def _load_start_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

@@ -30,6 +30,7 @@ from torch import nn
 
 from fakescope.data.transforms import ImageTransform, InputConfig, eval_transform
 from fakescope.errors import FakescopeError
+from fakescope.models.memory_format import to_channels_last
 from fakescope.models.weights import (
     StateDict,
     load_checked,
@@ -61,7 +62,7 @@ class Backbone(nn.Module):
         self._trainable = True
         self._cache_key: str | None = None
         self.name = name
-        self.model = model
+        self.model = to_channels_last(model)
         self.feature_dim = int(feature_dim)
         self.input_config = input_config
         model.register_load_state_dict_post_hook(self._weights_changed)
@@ -69,7 +70,7 @@ class Backbone(nn.Module):
     # -------------------------------------------------------------- forward
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled embeddings [B, D] (D = :attr:`feature_dim`) for normalised images [B, 3, H, W]."""
-        out: torch.Tensor = self.model(x)
+        out: torch.Tensor = self.model(x.contiguous(memory_format=torch.channels_last))
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
