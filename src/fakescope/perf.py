@@ -186,6 +186,8 @@ def untrained_detector(name: str, params: Mapping[str, Any] | None = None) -> De
     raw = dict(params or {})
     if "epochs" in cls.Params.model_fields:
         raw.setdefault("epochs", 1)
+    if "progress" in cls.Params.model_fields:
+        raw.setdefault("progress", False)
     detector = cls(raw)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="fakescope-untrained-") as tmp:
