@@ -36,7 +36,7 @@ class TinyGenerator(ImageGenerator):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return {"loss": float(loss)}
+        return {"loss": float(loss.detach())}
 
     def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
         colour = self.net(torch.randn(n, 4, generator=rng)).clamp(0, 1)

@@ -3,6 +3,18 @@
 The imports below fill the registry (one line per generator file).
 """
 
+from fakescope.bench.generators import (
+    dcgan,  # noqa: F401
+    ddpm,  # noqa: F401
+    face_swap,  # noqa: F401
+    inpaint,  # noqa: F401
+    latent_diffusion,  # noqa: F401
+    realnvp,  # noqa: F401
+    resize_gan,  # noqa: F401
+    self_blend,  # noqa: F401
+    upsampler,  # noqa: F401
+    vae,  # noqa: F401
+)
 from fakescope.bench.generators.base import FAMILIES, GENERATORS, GeneratorParams, ImageGenerator
 
 __all__ = ["FAMILIES", "GENERATORS", "GeneratorParams", "ImageGenerator"]

@@ -199,9 +199,7 @@ class ImageGenerator(ABC):
                 if key.startswith(prefix):
                     pid, slot = key[len(prefix) :].split(".", 1)
                     state.setdefault(int(pid), {})[slot] = value
-            opt.load_state_dict(
-                {"state": state, "param_groups": opt_meta[name]["param_groups"]}
-            )
+            opt.load_state_dict({"state": state, "param_groups": opt_meta[name]["param_groups"]})
         self.step_ = int(meta["step"])
         return True
 

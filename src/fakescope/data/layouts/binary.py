@@ -20,6 +20,7 @@ import pandas as pd
 
 from fakescope.data.layouts.base import LAYOUTS, Layout, Rows
 from fakescope.data.layouts.files import list_images, split_of, subdirs
+from fakescope.data.layouts.manifest import find_manifest
 from fakescope.errors import DataError
 
 LABEL_DIRS: dict[str, int] = {"0_real": 0, "1_fake": 1}
@@ -45,8 +46,13 @@ class BinaryLayout(Layout):
     description = "per-generator 0_real/1_fake folders (CNNDetection, UnivFD, CDDB)"
 
     def detect(self, root: Path) -> bool:
-        """True when a ``0_real`` or ``1_fake`` folder exists within MAX_DEPTH levels."""
-        return root.is_dir() and next(label_dirs(root), None) is not None
+        """True when a ``0_real`` or ``1_fake`` folder exists within MAX_DEPTH levels.
+
+        A folder holding a manifest is left to the ``manifest`` layout (its explicit list wins).
+        """
+        if not root.is_dir() or find_manifest(root) is not None:
+            return False
+        return next(label_dirs(root), None) is not None
 
     def index(self, root: Path) -> pd.DataFrame:
         """One row per image of every label folder (split "" where the path names none)."""

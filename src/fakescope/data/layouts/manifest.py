@@ -22,6 +22,7 @@ from fakescope.errors import DataError
 MANIFEST_SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".pq")
 MANIFEST_NAMES: tuple[str, ...] = ("manifest.csv", "manifest.parquet")
 LABEL_WORDS: dict[str, int] = {"real": 0, "fake": 1}
+#: Marks a folder written by the benchmark builder (indexed by the binary layout).
 
 
 def find_manifest(root: Path) -> Path | None:
@@ -54,7 +55,12 @@ class ManifestLayout(Layout):
     description = "a CSV/Parquet manifest with path and label columns (others kept)"
 
     def detect(self, root: Path) -> bool:
-        """True for a ``.csv``/``.parquet`` file, or a folder with a ``manifest.csv/.parquet``."""
+        """True for a ``.csv``/``.parquet`` file, or a folder with a ``manifest.csv/.parquet``.
+
+        A folder's manifest is explicit, so it wins over the folders beside it: a
+        benchmark built by ``fakescope bench build`` is indexed through its
+        ``manifest.parquet`` and keeps every column (family, source, donor, seed).
+        """
         return find_manifest(root) is not None
 
     def index(self, root: Path) -> pd.DataFrame:

@@ -1,0 +1,201 @@
+"""Benchmark presets: which generators, how many images, how long each generator trains.
+
+=========  =====  ==========================================  =====================================
+preset     size   generators                                  images per generator (train/val/test)
+=========  =====  ==========================================  =====================================
+``smoke``  32     the non-face zoo, a few steps each          8 / 4 / 8 fakes + as many reals
+``mini``   32     the non-face zoo, ~30 s of training each    160 / 40 / 100 fakes + as many reals
+``cifar``  32     the non-face zoo, <= 20 min each            2,000 / 250 / 1,000 fakes + reals
+``faces``  128    the non-face zoo + face_swap, self_blend,   2,000 / 250 / 1,000 fakes + reals
+                  inpaint; LFW's central 60 % crop
+=========  =====  ==========================================  =====================================
+
+Budgets (2 CPU cores): ``smoke`` <= 60 s in all; ``mini`` <= 15 min in all
+(about 5 min from the bundled CIFAR-10 sample, so the README demo fits in 10
+min); ``cifar`` / ``faces`` <= 20 min of training per generator. Training is
+counted in steps (a build is reproducible), so the budgets are met by the
+per-generator ``steps`` tables below, calibrated on 2 cores (placeholders
+until the zoo's timings are in; see each generator's report).
+
+``mini`` fits the 3,000 bundled CIFAR-10 test images (no split: 30 % is held
+out for test): it needs 1,600 train/val and 800 test images with disjoint reals.
+``faces`` shares reals across generators (``share_reals``): LFW's 8,000 faces
+cannot give 10 generators 3,250 disjoint reals each. Shared or not, each source
+image belongs to exactly one split for every generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fakescope.errors import ConfigError
+
+#: Samplers and the learned up-sampler: they work on any images.
+NON_FACE: tuple[str, ...] = (
+    "dcgan",
+    "resize_gan",
+    "ddpm",
+    "latent_diffusion",
+    "vae",
+    "realnvp",
+    "upsampler",
+)
+#: Face manipulations (aligned face crops only).
+FACE: tuple[str, ...] = ("face_swap", "self_blend", "inpaint")
+
+
+class SplitCounts(BaseModel):
+    """Fakes per generator in each split; each split gets as many reals."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train: int = Field(ge=1)
+    val: int = Field(ge=1)
+    test: int = Field(ge=1)
+
+    def of(self, split: str) -> int:
+        """The count of ``split`` ("train", "val" or "test")."""
+        return int(getattr(self, split))
+
+
+class Preset(BaseModel):
+    """Everything a build depends on besides the source and the seed (unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    #: Working resolution (square) of every image of the benchmark.
+    resolution: int = Field(ge=8, le=1024)
+    #: Side of the centred square crop, as a fraction of the source's shorter side.
+    crop: float = Field(default=1.0, gt=0, le=1)
+    generators: tuple[str, ...]
+    counts: SplitCounts
+    #: Training steps per generator; generators not listed train ``default_steps``.
+    steps: dict[str, int] = Field(default_factory=dict)
+    default_steps: int = Field(default=100, ge=0)
+    #: Extra generator parameters per generator (e.g. ``{"ddpm": {"batch_size": 32}}``).
+    generator_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Fraction of a source without a test split held out as its test part.
+    holdout: float = Field(default=0.3, gt=0, lt=1)
+    #: Reals (and manipulation sources) may repeat across generators (never across splits).
+    share_reals: bool = False
+    #: At most this many train-split images are decoded for the generators to train on.
+    max_train_images: int = Field(default=10_000, ge=1)
+    #: Images per sampling / manipulation batch.
+    sample_batch: int = Field(default=64, ge=1)
+    #: Images per set for the Frechet distances (0 = skip the quality step).
+    fd_images: int = Field(default=500, ge=0)
+    #: Images in each generator's sample grid.
+    grid_images: int = Field(default=16, ge=1)
+    #: Training-time budgets in seconds (reported next to the measured times).
+    budget_train_s_per_generator: float = Field(default=1200.0, gt=0)
+    budget_total_s: float | None = None
+    seed: int = 0
+
+    def steps_for(self, generator: str) -> int:
+        """Training steps of ``generator`` in this preset."""
+        return int(self.steps.get(generator, self.default_steps))
+
+    def params_for(self, generator: str) -> dict[str, Any]:
+        """The parameters a generator is built with: its extra params plus ``steps``."""
+        return {**self.generator_params.get(generator, {}), "steps": self.steps_for(generator)}
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke",
+        description="CI check: a few seconds of training per generator, <= 60 s in all",
+        resolution=32,
+        generators=NON_FACE,
+        counts=SplitCounts(train=8, val=4, test=8),
+        default_steps=5,
+        generator_params={
+            **{g: {"batch_size": 8, "checkpoint_every": 5} for g in NON_FACE},
+            "ddpm": {"batch_size": 8, "checkpoint_every": 5, "sampling_steps": 4},
+            "latent_diffusion": {"batch_size": 8, "checkpoint_every": 5, "sampling_steps": 4},
+        },
+        max_train_images=256,
+        sample_batch=16,
+        fd_images=0,
+        grid_images=8,
+        budget_train_s_per_generator=5.0,
+        budget_total_s=60.0,
+    ),
+    "mini": Preset(
+        name="mini",
+        description="experiments and the README demo: ~5 min on 2 CPU cores at 32 px",
+        resolution=32,
+        generators=NON_FACE,
+        counts=SplitCounts(train=160, val=40, test=100),
+        # placeholders: ~30 s per generator at 32 px on 2 cores (lead calibrates)
+        steps={
+            "dcgan": 300,
+            "resize_gan": 300,
+            "ddpm": 300,
+            "latent_diffusion": 300,
+            "vae": 300,
+            "realnvp": 300,
+            "upsampler": 300,
+        },
+        default_steps=300,
+        max_train_images=2_100,
+        fd_images=50,
+        budget_train_s_per_generator=60.0,
+        budget_total_s=900.0,
+    ),
+    "cifar": Preset(
+        name="cifar",
+        description="standard CIFAR-10 benchmark: <= 20 min of training per generator",
+        resolution=32,
+        generators=NON_FACE,
+        counts=SplitCounts(train=2_000, val=250, test=1_000),
+        # placeholders (lead calibrates to <= 20 min per generator on 2 cores)
+        steps={g: 5_000 for g in NON_FACE},
+        default_steps=5_000,
+        max_train_images=20_000,
+        fd_images=500,
+        budget_train_s_per_generator=1200.0,
+    ),
+    "faces": Preset(
+        name="faces",
+        description="LFW faces at 128 px (central 60 % crop): the zoo plus face manipulations",
+        resolution=128,
+        crop=0.6,
+        generators=NON_FACE + FACE,
+        counts=SplitCounts(train=2_000, val=250, test=1_000),
+        # placeholders (lead calibrates to <= 20 min per generator on 2 cores)
+        steps={**{g: 2_000 for g in NON_FACE}, "face_swap": 0, "self_blend": 0, "inpaint": 2_000},
+        default_steps=2_000,
+        generator_params={g: {"batch_size": 16} for g in (*NON_FACE, "inpaint")},
+        share_reals=True,
+        max_train_images=2_500,
+        sample_batch=32,
+        fd_images=500,
+        budget_train_s_per_generator=1200.0,
+    ),
+}
+
+
+def get_preset(preset: str | Preset, **overrides: Any) -> Preset:
+    """The preset named ``preset`` (or ``preset`` itself) with ``overrides`` applied (None = keep).
+
+    Raises a one-line :class:`ConfigError` for an unknown name or an invalid override.
+    """
+    if isinstance(preset, Preset):
+        base = preset
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if not updates:
+        return base
+    try:
+        return Preset.model_validate({**base.model_dump(), **updates})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"invalid preset setting {key!r}: {err['msg']}") from None
