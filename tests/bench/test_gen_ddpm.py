@@ -16,7 +16,7 @@ from fakescope.errors import ConfigError
 TINY = {
     "steps": 3,
     "batch_size": 4,
-    "base_channels": 8,
+    "base_channels": 12,
     "sampling_steps": 3,
     "checkpoint_every": 100,
 }
@@ -92,6 +92,16 @@ def test_min_snr_weights_only_damp_nearly_clean_timesteps() -> None:
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_sampling_starts_where_enough_signal_is_left(kind: str) -> None:
+    sched = DiffusionSchedule(1000, kind)  # type: ignore[arg-type]
+    assert sched.sampling_timesteps(50) == sorted(sched.sampling_timesteps(50), reverse=True)
+    assert sched.sampling_timesteps(50)[0] == 999 and len(sched.sampling_timesteps(50)) == 50
+    ts = sched.sampling_timesteps(20, start_abar=4e-3)
+    assert len(ts) == 20 and len(set(ts)) == 20 and ts[-1] == 0
+    assert float(sched.abar[ts[0]]) >= 4e-3 > float(sched.abar[ts[0] + 1])
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
 def test_ddim_with_an_oracle_denoiser_recovers_the_data_point(kind: str) -> None:
     """If the net predicts the exact noise towards x*, deterministic DDIM must land on x*."""
     sched = DiffusionSchedule(1000, kind)  # type: ignore[arg-type]
@@ -103,8 +113,8 @@ def test_ddim_with_an_oracle_denoiser_recovers_the_data_point(kind: str) -> None
             return (x - ab.sqrt() * target) / (1 - ab).sqrt()
 
     noise = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    for steps in (1, 7, 50):
-        out = sched.ddim_sample(Oracle(), noise, steps, clip=1.0)
+    for steps, start_abar in [(1, 0.0), (7, 0.0), (50, 0.0), (50, 4e-3)]:
+        out = sched.ddim_sample(Oracle(), noise, steps, clip=1.0, start_abar=start_abar)
         torch.testing.assert_close(out, target, atol=1e-2, rtol=0)  # float32 at abar ~ 1e-8
 
 
@@ -131,7 +141,7 @@ def test_default_sizes_are_small() -> None:
     assert auto_channel_mults(128) == (1, 1, 2, 2)
     gen = DDPMGenerator({}, image_size=32)
     n_params = sum(p.numel() for p in gen.net.parameters())
-    assert 100_000 < n_params < 1_000_000
+    assert 100_000 < n_params < 1_000_000 and gen.patch == 2
 
 
 def test_bad_sizes_and_params_are_config_errors() -> None:
@@ -139,6 +149,8 @@ def test_bad_sizes_and_params_are_config_errors() -> None:
         DDPMGenerator({"patch": 2}, image_size=15)
     with pytest.raises(ConfigError, match="divisible by 8"):
         DDPMGenerator({"patch": 1, "channel_mults": [1, 2, 2, 2]}, image_size=20)
+    with pytest.raises(ConfigError, match="base_channels \\(32\\) must be at least"):
+        DDPMGenerator({"patch": 4}, image_size=128)
     with pytest.raises(ConfigError, match="unknown ddpm generator parameter 'sampling_step'"):
         DDPMGenerator({"sampling_step": 3}, image_size=16)
     with pytest.raises(ConfigError, match="schedule"):

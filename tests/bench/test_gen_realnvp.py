@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,17 +65,18 @@ def test_flow_is_invertible(tmp_path: Path, make_image: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("layer", "shape"),
+    ("make_layer", "shape"),
     [
-        (CheckerboardCoupling(2, 8, parity=1), (1, 2, 4, 4)),
-        (ChannelCoupling(4, 8, parity=0), (1, 4, 2, 2)),
-        (ChannelCoupling(4, 8, parity=1), (1, 4, 2, 2)),
+        (lambda: CheckerboardCoupling(2, 8, parity=1), (1, 2, 4, 4)),
+        (lambda: ChannelCoupling(4, 8, parity=0), (1, 4, 2, 2)),
+        (lambda: ChannelCoupling(4, 8, parity=1), (1, 4, 2, 2)),
     ],
 )
 def test_coupling_logdet_matches_brute_force_jacobian(
-    layer: nn.Module, shape: tuple[int, ...]
+    make_layer: Callable[[], nn.Module], shape: tuple[int, ...]
 ) -> None:
-    layer = layer.double()
+    torch.manual_seed(0)  # built here, not at collection: the init must not depend on test order
+    layer = make_layer().double()
     _perturb(layer, seed=1)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     logdet = layer(x)[1].detach()

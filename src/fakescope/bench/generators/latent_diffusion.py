@@ -31,18 +31,23 @@ from fakescope.bench.generators.ddpm import (
     check_divisible,
     ema_update,
 )
-from fakescope.bench.generators.unet import UNet, auto_channel_mults, group_count
+from fakescope.bench.generators.unet import UNet, auto_channel_mults
 
 DOWNSAMPLE = 4
 
 
 def _conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    """3x3 convolution, GroupNorm, SiLU: [B, c_in, H, W] -> [B, c_out, H/stride, W/stride]."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1),
-        nn.GroupNorm(group_count(c_out), c_out),
-        nn.SiLU(),
-    )
+    """3x3 convolution and SiLU: [B, c_in, H, W] -> [B, c_out, H/stride, W/stride].
+
+    No normalization layer: per-image GroupNorm would erase the global colour
+    cast, which an autoencoder without skip connections then cannot restore
+    (measured: greens and reds came back grey-brown).
+    """
+    conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")  # keeps signals alive: fast start
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return nn.Sequential(conv, nn.SiLU())
 
 
 class ConvAutoencoder(nn.Module):
@@ -121,7 +126,8 @@ class LatentDiffusionParams(GeneratorParams):
     timesteps: int = Field(default=1000, ge=2)
     min_snr_gamma: float | None = Field(default=5.0, gt=0)
     sampling_steps: int = Field(default=50, ge=1)
-    latent_clip: float | None = Field(default=5.0, gt=0)
+    start_abar: float = Field(default=4e-3, ge=0, lt=1)  # DDIM starts where abar >= this
+    latent_clip: float | None = Field(default=3.0, gt=0)  # bound on x0 in latent std units
     ema_decay: float = Field(default=0.995, ge=0, lt=1)
     sample_batch: int = Field(default=64, ge=1)
 
@@ -206,7 +212,9 @@ class LatentDiffusionGenerator(ImageGenerator):
         for start in range(0, n, p.sample_batch):
             m = min(p.sample_batch, n - start)
             noise = torch.randn(m, p.latent_channels, s, s, generator=rng).to(self.device)
-            z = self.schedule.ddim_sample(self.ema, noise, p.sampling_steps, clip=p.latent_clip)
+            z = self.schedule.ddim_sample(
+                self.ema, noise, p.sampling_steps, clip=p.latent_clip, start_abar=p.start_abar
+            )
             out.append(((self.ae.decode(z) + 1) / 2).clamp(0, 1).cpu())
         size = self.image_size
         return torch.cat(out) if out else torch.zeros(0, 3, size, size)
