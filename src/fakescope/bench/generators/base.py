@@ -204,5 +204,23 @@ class ImageGenerator(ABC):
         return True
 
 
+class TrainingFreeManipulation(ImageGenerator):
+    """A manipulation with nothing to learn (face swap, self-blending): no modules, no steps."""
+
+    kind: ClassVar[Kind] = "manipulation"
+
+    def modules(self) -> dict[str, nn.Module]:
+        """None: no learned weights."""
+        return {}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """None: no learned weights."""
+        return {}
+
+    def train_step(self, batch: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """Nothing to learn; returns no losses."""
+        return {}
+
+
 #: All generators of the zoo, by name (filled by imports in :mod:`fakescope.bench.generators`).
 GENERATORS: Registry[type[ImageGenerator]] = Registry("generator")

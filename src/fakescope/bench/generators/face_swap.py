@@ -15,9 +15,12 @@ from typing import Annotated, ClassVar, Literal
 
 import torch
 from pydantic import Field
-from torch import nn
 
-from fakescope.bench.generators.base import GENERATORS, GeneratorParams, ImageGenerator
+from fakescope.bench.generators.base import (
+    GENERATORS,
+    GeneratorParams,
+    TrainingFreeManipulation,
+)
 from fakescope.bench.generators.face_regions import (
     DEFAULT_GEOMETRY,
     ellipse_masks,
@@ -57,28 +60,15 @@ def check_pairs(images: torch.Tensor, donors: torch.Tensor | None, name: str) ->
 
 
 @GENERATORS.register("face_swap")
-class FaceSwap(ImageGenerator):
+class FaceSwap(TrainingFreeManipulation):
     """Paste a colour-matched donor face into each target with a feathered ellipse mask."""
 
     name = "face_swap"
     family = "face_swap"
-    kind = "manipulation"
     #: Whether :meth:`manipulate` needs ``donors`` (another identity per target).
     uses_donors: ClassVar[bool] = True
     Params: ClassVar[type[GeneratorParams]] = FaceSwapParams
     params: FaceSwapParams
-
-    def modules(self) -> dict[str, nn.Module]:
-        """None: the swap has no learned weights."""
-        return {}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """None: the swap has no learned weights."""
-        return {}
-
-    def train_step(self, batch: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
-        """Nothing to learn; returns no losses."""
-        return {}
 
     def manipulate_with_mask(
         self, images: torch.Tensor, rng: torch.Generator, donors: torch.Tensor | None = None

@@ -23,9 +23,12 @@ from typing import Annotated, ClassVar
 
 import torch
 from pydantic import Field
-from torch import nn
 
-from fakescope.bench.generators.base import GENERATORS, GeneratorParams, ImageGenerator
+from fakescope.bench.generators.base import (
+    GENERATORS,
+    GeneratorParams,
+    TrainingFreeManipulation,
+)
 from fakescope.bench.generators.face_regions import (
     DEFAULT_GEOMETRY,
     elastic_deform,
@@ -101,28 +104,15 @@ def sharpen_or_blur(images: torch.Tensor, rng: torch.Generator, p: SelfBlendPara
 
 
 @GENERATORS.register("self_blend")
-class SelfBlend(ImageGenerator):
+class SelfBlend(TrainingFreeManipulation):
     """Blend a colour/frequency-jittered, slightly warped copy of each face back into it."""
 
     name = "self_blend"
     family = "self_blend"
-    kind = "manipulation"
     #: Whether :meth:`manipulate` needs ``donors`` (the face is blended with itself).
     uses_donors: ClassVar[bool] = False
     Params: ClassVar[type[GeneratorParams]] = SelfBlendParams
     params: SelfBlendParams
-
-    def modules(self) -> dict[str, nn.Module]:
-        """None: SBI has no learned weights."""
-        return {}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """None: SBI has no learned weights."""
-        return {}
-
-    def train_step(self, batch: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
-        """Nothing to learn; returns no losses."""
-        return {}
 
     def blend_masks(self, n: int, size: int, rng: torch.Generator) -> torch.Tensor:
         """Random deformed, feathered face masks [n, 1, size, size] times the blend ratio."""
