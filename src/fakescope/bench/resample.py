@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fakescope.bench.encode import FormatSpec, encode_like
 from fakescope.data.decode import load_image
 from fakescope.data.schema import SPLITS
 from fakescope.errors import DataError
@@ -41,13 +42,6 @@ def resample_fake(img: Image.Image, kernel: Image.Resampling) -> Image.Image:
     w, h = img.size
     small = img.resize((max(1, w // 2), max(1, h // 2)), Image.Resampling.BOX)
     return small.resize((w, h), kernel)
-
-
-def _encode(img: Image.Image, path: Path, quality: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    img.save(tmp, format="JPEG", quality=quality)
-    tmp.replace(path)
 
 
 def list_sources(source: Path) -> list[str]:
@@ -100,7 +94,8 @@ def build_resample_benchmark(
                     if fake:
                         img = resample_fake(img, KERNELS[gen])
                     folder = out / gen / split / ("1_fake" if fake else "0_real")
-                    _encode(img, folder / f"{j // 2:05d}.jpg", quality)
+                    spec = FormatSpec(format="JPEG", size=img.size, quality=quality)
+                    encode_like(img, spec, folder / f"{j // 2:05d}.jpg")
                     advance(1)
     finally:
         if zf is not None:
