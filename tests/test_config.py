@@ -66,6 +66,19 @@ def test_override_creates_missing_sections() -> None:
     assert cfg.data.split.seed == 3
 
 
+def test_eval_protocol_options() -> None:
+    cfg = load_config(None)
+    assert cfg.eval.protocol_options() == {"source": None, "holdout": None}
+    cfg = load_config(None, parse_set(["eval.protocol=single-source", "eval.source=dcgan"]))
+    assert (cfg.eval.protocol, cfg.eval.source, cfg.eval.holdout) == (
+        "single-source",
+        "dcgan",
+        None,
+    )
+    cfg = load_config(None, {"eval.holdout": "gan"})
+    assert cfg.eval.protocol_options() == {"source": None, "holdout": "gan"}
+
+
 def test_override_through_a_scalar_is_an_error() -> None:
     with pytest.raises(ConfigError, match="name is not a section"):
         load_config(None, {"detector.name": "cnn", "detector.name.x": 1})

@@ -13,7 +13,7 @@ Example::
       name: cnn
       params: {arch: resnet18, epochs: 3}
     eval:
-      protocol: cross-generator
+      protocol: cross-generator   # or single-source (+ source: dcgan), leave-one-family-out
       robustness: {jpeg: [75, 50], blur: [1.0], downscale: [0.5]}
     out: runs/resnet18
 """
@@ -70,10 +70,21 @@ class RobustnessConfig(Strict):
 
 
 class EvalConfig(Strict):
-    """Evaluation protocol and robustness tiers."""
+    """Evaluation protocol, its options and robustness tiers.
+
+    ``source``: the training generator of ``single-source`` (None = every
+    generator in turn); ``holdout``: the family ``leave-one-family-out`` holds
+    out (None = every family in turn). Other protocols ignore both.
+    """
 
     protocol: str = "all"
+    source: str | None = None
+    holdout: str | None = None
     robustness: RobustnessConfig = RobustnessConfig()
+
+    def protocol_options(self) -> dict[str, str | None]:
+        """The ``options`` passed to the protocol: ``{"source": ..., "holdout": ...}``."""
+        return {"source": self.source, "holdout": self.holdout}
 
 
 class ExperimentConfig(Strict):

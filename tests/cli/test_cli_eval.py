@@ -77,6 +77,37 @@ def test_eval_cross_generator_trains_per_generator(
     assert "train" in res.stdout  # the overall table shows the train source column
 
 
+def test_eval_single_source_and_leave_one_family_out(
+    runner: CliRunner, dataset: Path, tmp_path: Path
+) -> None:
+    base = ["eval", "--detector", "tiny-test", "--data", str(dataset), "--no-progress"]
+    base += ["--set", "detector.params.num_workers=0"]
+    out = tmp_path / "single"
+    res = runner.invoke(
+        app,
+        [*base, "--protocol", "single-source", "--set", "eval.source=gan", "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    rep = report_json(out)
+    assert {m["train"] for m in rep["metrics"]} == {"gan"}
+    assert {m["generator"] for m in rep["metrics"]} == {"(all)", "diffusion", "gan"}
+    assert rep["meta"]["protocol"] == "single-source" and rep["meta"]["seen"] == {"gan": ["gan"]}
+    res = runner.invoke(app, [*base, "--protocol", "single-source", "--source", "nope"])
+    assert res.exit_code == 2 and "unknown source generator 'nope'" in res.stderr
+    assert "diffusion, gan" in res.stderr
+    lofo = [*base, "--protocol", "leave-one-family-out", "--holdout", "gans"]
+    res = runner.invoke(app, lofo)  # the tiny dataset has no families without a family map
+    assert res.exit_code == 2 and "family_map" in res.stderr
+    families = tmp_path / "families.yaml"
+    families.write_text("gans: [gan]\ndiffusions: [diffusion]\n")
+    out = tmp_path / "lofo"
+    res = runner.invoke(app, [*lofo, "--family-map", str(families), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rep = report_json(out)
+    assert {m["train"] for m in rep["metrics"]} == {"without gans"}
+    assert rep["meta"]["held_out"] == {"without gans": ["gan"]}
+
+
 def test_eval_from_config_file(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 import fakescope
-from fakescope.cli import bench, bundle, data, demo, evaluate, listing, scan, train
+from fakescope.cli import bench, bundle, data, demo, evaluate, listing, results, scan, train
 from fakescope.cli.common import out
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("list")(listing.list_registered)
 app.add_typer(data.app, name="data")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(bench.app, name="bench")
+app.add_typer(results.app, name="results")
 
 
 def _version(value: bool) -> None:

@@ -14,16 +14,16 @@ def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the benchmark, report, model and scan.")
     ] = Path("demo-run"),
-    per_generator: Annotated[
-        int, typer.Option(min=20, help="Bundled real images used per stand-in generator.")
-    ] = 1000,
+    preset: Annotated[
+        str, typer.Option("--preset", "-p", help="Benchmark preset built from the bundled images.")
+    ] = "mini",
     progress: ProgressOpt = True,
 ) -> None:
     """Build a small benchmark from bundled real images, train, evaluate, report, scan."""
     with cli_errors():
         from fakescope.demo import run_demo
 
-        result = run_demo(out_dir, per_generator=per_generator, progress=progress)
+        result = run_demo(out_dir, preset=preset, progress=progress)
         out.print("\nCross-generator ROC-AUC (rows: trained on, columns: tested on):")
         out.print(result.report.matrix().round(3).to_string())
         out.print(f"\nmodel bundle: {result.bundle}")

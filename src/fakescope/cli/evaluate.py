@@ -80,6 +80,7 @@ def _run_protocol(cfg: ExperimentConfig, progress: bool) -> Report:
         workdir=cfg.workdir,
         robustness=cfg.eval.robustness,
         progress=progress,
+        options=cfg.eval.protocol_options(),
     )
 
 
@@ -98,7 +99,21 @@ def evaluate(
     family_map: FamilyMapOpt = None,
     protocol: Annotated[
         str | None,
-        typer.Option("--protocol", "-p", help="all | cross-generator | ... [eval.protocol]."),
+        typer.Option(
+            "--protocol",
+            "-p",
+            help="all | cross-generator | single-source | leave-one-family-out | ... [eval.protocol].",
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="single-source: the training generator [eval.source]."),
+    ] = None,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout", help="leave-one-family-out: the family to hold out [eval.holdout]."
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report folder [out].")
@@ -140,6 +155,8 @@ def evaluate(
                 "data.family_map": family_map,
                 "detector.name": detector,
                 "eval.protocol": protocol,
+                "eval.source": source,
+                "eval.holdout": holdout,
                 "eval.robustness.jpeg": jpeg or None,
                 "eval.robustness.blur": blur or None,
                 "eval.robustness.downscale": downscale or None,

@@ -18,6 +18,7 @@ class Kind(StrEnum):
     detectors = "detectors"
     backbones = "backbones"
     heads = "heads"
+    losses = "losses"
     layouts = "layouts"
     protocols = "protocols"
 
@@ -72,6 +73,17 @@ def _head_lines() -> list[str]:
     return lines
 
 
+def _loss_lines() -> list[str]:
+    from fakescope.losses import LOSSES
+
+    lines: list[str] = []
+    for name in LOSSES.names():
+        cls = LOSSES.get(name)
+        lines.append(_entry(name, _doc(cls)))
+        lines.extend(_param_lines(cls.Params))
+    return lines
+
+
 def _layout_lines() -> list[str]:
     from fakescope.data.layouts import LAYOUTS
 
@@ -91,6 +103,7 @@ LISTERS: dict[Kind, Callable[[], list[str]]] = {
     Kind.detectors: _detector_lines,
     Kind.backbones: _backbone_lines,
     Kind.heads: _head_lines,
+    Kind.losses: _loss_lines,
     Kind.layouts: _layout_lines,
     Kind.protocols: _protocol_lines,
 }
@@ -102,7 +115,7 @@ def list_registered(
         typer.Argument(help="What to list; all kinds when omitted.", show_default=False),
     ] = None,
 ) -> None:
-    """List registered detectors (with params and defaults), backbones, heads, layouts, protocols."""
+    """List registered detectors (with params and defaults), backbones, heads, losses, layouts, protocols."""
     with cli_errors():
         kinds = list(Kind) if kind is None else [kind]
         for k in kinds:

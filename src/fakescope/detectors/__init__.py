@@ -6,6 +6,7 @@ fill the registry (one line per detector).
 
 from fakescope.detectors import (
     cnn,  # noqa: F401 - registers "cnn"
+    hierarchy,  # noqa: F401 - registers "hierarchy"
     probe,  # noqa: F401 - registers "probe"
 )
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction

@@ -1,10 +1,17 @@
-"""``cnn``: any timm architecture trained end to end with cross-entropy (Lightning).
+"""``cnn``: any timm architecture trained end to end (Lightning) with a choice of loss.
 
-Binary (``target="label"``: classes ["real", "fake"], a 2-way softmax) or
-attribution (``target`` = generator / family / cls: "real" plus one class per
-generator, family or class folder). Scores: P(fake) = 1 - P(real) in [0, 1],
-higher = more likely fake. With ``augment.preset="blur_jpeg_0.5"`` and a
-pretrained ResNet-50 this is CNNDetection (Wang et al., CVPR'20).
+Binary (``target="label"``: classes ["real", "fake"]) or attribution (``target``
+= generator / family / cls: "real" plus one class per generator, family or
+class folder). Scores: P(fake) = 1 - P(real) in [0, 1], higher = more likely
+fake. With ``augment.preset="blur_jpeg_0.5"`` and a pretrained ResNet-50 this is
+CNNDetection (Wang et al., CVPR'20); with ``input_filter="npr"`` the network
+sees the NPR residual (CVPR'24, :mod:`fakescope.models.npr`).
+
+``loss`` (see :mod:`fakescope.losses`): ``ce`` (default, C-way softmax),
+``bce`` (one logit, binary only), ``dmyt`` (S3 dummy triplet loss on an
+embedding; predicts from the dummies) or ``triplet`` (semi-hard mined triplet
+loss; after training an RBF SVM head is fit on train embeddings, saved as
+``head.skops`` in the bundle, and gives the probabilities).
 
 Training state (checkpoints, logs) lives in ``workdir`` and resumes from
 ``workdir/checkpoints/last.ckpt``; the best epoch's weights (on the monitored
@@ -15,27 +22,39 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
-import timm
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from fakescope.data.augment import AugmentConfig, train_transform
 from fakescope.data.schema import PATH, encode_targets
 from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig, eval_transform
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
-from fakescope.errors import ConfigError, FakescopeError, NotFittedError
-from fakescope.models import efficientnet_lite0_classifier, effnet_lite0, read_weights_file
+from fakescope.detectors.heads import fit_head, head_proba, load_head, save_head
+from fakescope.errors import ConfigError, NotFittedError
+from fakescope.losses import LOSSES, Loss, check_loss_params, create_loss
 from fakescope.models.memory_format import batch_to, to_channels_last
-from fakescope.models.timm_backbone import create_timm_model
+from fakescope.models.network import (
+    arch_feature_width,
+    create_network,
+    feature_width,
+    pooled_features,
+)
 from fakescope.train.devices import torch_device
 
 if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
     from fakescope.train.fit import FitResult, FitSettings
+
+#: The SVM head of ``needs_head`` losses, inside the bundle directory.
+HEAD_FILE = "head.skops"
+#: The head fit on train embeddings after training with a ``needs_head`` loss.
+HEAD = "svm_rbf"
 
 
 class CNNParams(DetectorParams):
@@ -48,10 +67,16 @@ class CNNParams(DetectorParams):
     * ``img_size`` / ``resize``: the model input (see :class:`InputConfig`).
     * ``epochs``, ``lr``, ``weight_decay`` (AdamW), ``scheduler`` ("cosine" over
       ``epochs``, "step": x ``gamma`` every ``step_size`` epochs), ``precision``.
-    * ``class_weights``: "none", "balanced" (inverse class frequency) or one per class.
+    * ``class_weights``: "none", "balanced" (inverse class frequency) or one per class
+      (used by every loss).
+    * ``loss`` / ``loss_params``: the training loss (``fakescope list losses``) and its
+      parameters. ``embed_dim`` (embedding losses only): None = the model's pooled
+      features, else a Linear projection to ``embed_dim``.
+    * ``input_filter``: "npr" feeds the network the NPR residual x - up(down(x)).
     * ``augment``: :class:`~fakescope.data.augment.AugmentConfig` (flip, crop, blur/JPEG).
     * ``monitor`` / ``patience``: best checkpoint and early stopping on validation
-      data (when given; ``patience`` 0 or None = no early stopping).
+      data (when given; ``patience`` 0 or None = no early stopping). Losses without
+      class probabilities during training (``triplet``) need ``monitor="val_loss"``.
     * ``progress``: Lightning's progress bar and summary; ``deterministic``: exact
       reproducibility on GPUs (slower; CPU runs are reproducible without it).
     """
@@ -70,6 +95,10 @@ class CNNParams(DetectorParams):
     batch_size: int = Field(default=32, ge=1)
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     class_weights: Literal["none", "balanced"] | list[float] = "none"
+    loss: str = "ce"
+    loss_params: dict[str, Any] = Field(default_factory=dict)
+    embed_dim: int | None = Field(default=None, ge=1)
+    input_filter: Literal["none", "npr"] = "none"
     augment: AugmentConfig = AugmentConfig()
     monitor: Literal["val_loss", "val_auc"] = "val_loss"
     patience: int | None = Field(default=3, ge=0)
@@ -83,10 +112,27 @@ class CNNParams(DetectorParams):
             raise ValueError("explicit class_weights must all be positive numbers")
         return value
 
+    @model_validator(mode="after")
+    def _loss_settings(self) -> Self:
+        """The loss exists, its params are valid, and embed_dim / monitor suit it (ConfigError)."""
+        check_loss_params(self.loss, self.loss_params)
+        loss = LOSSES.get(self.loss)
+        if loss.output == "logits" and self.embed_dim is not None:
+            raise ConfigError(
+                f"cnn parameter embed_dim only applies to embedding losses "
+                f"({', '.join(n for n in LOSSES.names() if LOSSES.get(n).output == 'embedding')}); "
+                f"remove it for loss={self.loss}"
+            )
+        if loss.needs_head and self.monitor == "val_auc":
+            raise ConfigError(
+                f"loss={self.loss} has no class probabilities during training; set monitor=val_loss"
+            )
+        return self
+
 
 @DETECTORS.register("cnn")
 class CNNDetector(Detector):
-    """A timm classifier trained end to end; see the module docstring."""
+    """A timm network trained end to end with a choice of loss; see the module docstring."""
 
     name = "cnn"
     Params = CNNParams
@@ -95,34 +141,49 @@ class CNNDetector(Detector):
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
         self.model_: nn.Module | None = None
+        self.loss_: Loss | None = None
+        self.head_: Pipeline | None = None
         self.fit_result_: FitResult | None = None
 
     # ------------------------------------------------------------ model
-    def _create(self, num_classes: int) -> nn.Module:
-        """A timm ``arch`` with ``num_classes`` outputs, from ``weights``, pretrained, or random init."""
+    @property
+    def _embedding_loss(self) -> bool:
+        """Whether the loss trains an embedding (the network outputs D dims, not logits)."""
+        return LOSSES.get(self.params.loss).output == "embedding"
+
+    def _make_loss(self, num_classes: int, class_weights: list[float] | None = None) -> Loss:
+        """The configured loss for ``num_classes`` classes (D = :attr:`embedding_dim`)."""
         p = self.params
-        if p.weights is not None:
-            model = create_timm_model(p.arch, pretrained=False, num_classes=num_classes)
-            _load_start_weights(model, read_weights_file(p.weights), p.weights)
-            return model
-        if p.pretrained and p.arch == effnet_lite0.TIMM_ARCH:
-            model = efficientnet_lite0_classifier(pretrained=True)  # packaged: works offline
-            model.reset_classifier(num_classes)  # type: ignore[operator]
-            return model.train()
-        if p.pretrained and timm.is_model(p.arch):
-            try:
-                return create_timm_model(p.arch, pretrained=True, num_classes=num_classes)
-            except FakescopeError:
-                raise ConfigError(
-                    f"could not download pretrained weights for {p.arch!r}; set the cnn parameter "
-                    "weights=PATH (a .safetensors file) or pretrained=false"
-                ) from None
-        return create_timm_model(p.arch, pretrained=False, num_classes=num_classes)
+        dim = p.embed_dim or arch_feature_width(p.arch)
+        return create_loss(p.loss, p.loss_params, num_classes, dim, class_weights)
+
+    def _num_outputs(self, num_classes: int) -> int:
+        """Network output width K: the loss's logits, ``embed_dim``, or 0 (pooled features)."""
+        if self._embedding_loss:
+            return self.params.embed_dim or 0
+        return self._make_loss(num_classes).output_dim()
+
+    def _create(self, num_classes: int, *, start: bool = True) -> nn.Module:
+        """The network for ``num_classes`` classes; ``start``: from ``weights`` / pretrained
+        (else random init, e.g. to load trained tensors into)."""
+        p = self.params
+        return create_network(
+            p.arch,
+            self._num_outputs(num_classes),
+            pretrained=p.pretrained and start,
+            weights=p.weights if start else None,
+            input_filter=p.input_filter,
+        )
 
     def _model(self) -> nn.Module:
         if self.model_ is None:
             raise NotFittedError("this cnn detector is not fitted; call fit() or load a bundle")
         return self.model_
+
+    def _fitted_loss(self) -> Loss:
+        if self.loss_ is None:
+            raise NotFittedError("this cnn detector is not fitted; call fit() or load a bundle")
+        return self.loss_
 
     def _settings(self) -> FitSettings:
         from fakescope.train.fit import FitSettings
@@ -167,12 +228,12 @@ class CNNDetector(Detector):
 
     @property
     def embedding_dim(self) -> int:
-        """D = the timm model's ``num_features`` (pooled pre-logits width)."""
-        model = self.model_
-        if model is None:
-            with torch.device("meta"):
-                model = create_timm_model(self.params.arch, pretrained=False, num_classes=0)
-        return int(getattr(model, "num_features"))  # noqa: B009 - timm's attribute, untyped
+        """D: ``embed_dim`` (embedding losses), else the model's pooled pre-logits width."""
+        if self._embedding_loss and self.params.embed_dim is not None:
+            return self.params.embed_dim
+        if self.model_ is not None:
+            return feature_width(self.model_)
+        return arch_feature_width(self.params.arch)
 
     def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
         import lightning as L  # lazy: Lightning is only needed to train
@@ -184,7 +245,9 @@ class CNNDetector(Detector):
         p = self.params
         y, classes = encode_targets(train, p.target)
         y_val = encode_targets(val, p.target, classes)[0] if val is not None else None
-        torch_device(p.device)  # validates the device string early
+        device = torch_device(p.device)  # validates the device string early
+        loss = self._make_loss(len(classes), self._class_weights(y, len(classes)))
+        loss.check_targets(y)
         cfg = self.input_config
         shape = (3, cfg.size, cfg.size)
         train_ds = SampleDataset(train[PATH].tolist(), y, train_transform(cfg, p.augment), shape)
@@ -199,7 +262,7 @@ class CNNDetector(Detector):
         module = ClassifierModule(
             model,
             len(classes),
-            class_weights=self._class_weights(y, len(classes)),
+            loss=loss,
             lr=p.lr,
             weight_decay=p.weight_decay,
             scheduler=p.scheduler,
@@ -213,57 +276,77 @@ class CNNDetector(Detector):
             "classes": classes,
             "img_size": p.img_size,
             "target": p.target,
+            "loss": p.loss,
+            "loss_params": p.loss_params,
+            "embed_dim": p.embed_dim,
+            "input_filter": p.input_filter,
         }
         with workdir_scope(workdir) as wd:
             result = fit_module(module, train_ds, val_ds, settings, wd, run_info)
             state = (
                 load_checkpoint_state(result.best_path) if result.best_path else model.state_dict()
             )
-        fresh = create_timm_model(p.arch, pretrained=False, num_classes=len(classes))
+        fresh = self._create(len(classes), start=False)
         fresh.load_state_dict(state, strict=True)
         self.classes_ = list(classes)
-        self.model_ = to_channels_last(fresh, torch_device(p.device)).eval()
+        self.model_ = to_channels_last(fresh, device).eval()
+        self.loss_ = loss.to(device).eval()
+        self.head_ = None
         self.fit_result_ = result
+        if loss.needs_head:
+            self.head_ = self._fit_head(train[PATH].tolist(), y)
+
+    def _fit_head(self, paths: list[str], y: np.ndarray) -> Pipeline:
+        """Fit the SVM head on up to ``svm_per_class`` train embeddings per class (seeded)."""
+        p = self.params
+        x, _ = self._run(paths, self._embed_batch, self.embedding_dim, None, None)
+        ok = ~np.isnan(x).any(axis=1)
+        per_class = int(getattr(self._fitted_loss().params, "svm_per_class", len(y)))
+        rng = np.random.default_rng(p.seed)
+        keep: list[np.ndarray] = []
+        for c in np.unique(y):
+            idx = np.flatnonzero((y == c) & ok)
+            keep.append(rng.choice(idx, per_class, replace=False) if len(idx) > per_class else idx)
+        rows = np.sort(np.concatenate(keep))
+        return fit_head(HEAD, {}, x[rows], y[rows], seed=p.seed)
 
     @torch.inference_mode()
     def _proba_batch(self, x: torch.Tensor) -> np.ndarray:
-        """Softmax class probabilities [B, C] (eval mode, ``params.device``) for ``x`` [B, 3, H, W]."""
+        """Class probabilities [B, C] (eval mode, ``params.device``) for ``x`` [B, 3, H, W]:
+        ``loss.proba`` of the network output, or the SVM head on the embedding."""
         model = self._model().eval()
-        logits = model(batch_to(x, next(model.parameters()).device))
-        return logits.float().softmax(dim=1).cpu().numpy().astype(np.float32)
+        out = model(batch_to(x, next(model.parameters()).device)).float()
+        loss = self._fitted_loss()
+        if loss.needs_head:
+            if self.head_ is None:
+                raise NotFittedError("this cnn detector has no SVM head; fit it or load a bundle")
+            classes = self.check_fitted()
+            return head_proba(self.head_, out.cpu().numpy(), len(classes))
+        return loss.proba(out).cpu().numpy().astype(np.float32)
 
     @torch.inference_mode()
     def _embed_batch(self, x: torch.Tensor) -> np.ndarray:
-        """Pooled pre-logits features [B, D] for ``x`` [B, 3, H, W]."""
+        """Embeddings [B, D] for ``x`` [B, 3, H, W]: the trained embedding (embedding
+        losses) or the pooled pre-logits features (logit losses)."""
         model = self._model().eval()
-        feats = model.forward_features(batch_to(x, next(model.parameters()).device))  # type: ignore[operator]
-        pooled = model.forward_head(feats, pre_logits=True)  # type: ignore[operator]
-        return pooled.float().flatten(1).cpu().numpy().astype(np.float32)
+        x = batch_to(x, next(model.parameters()).device)
+        feats = model(x) if self._embedding_loss else pooled_features(model, x)
+        return feats.float().flatten(1).cpu().numpy().astype(np.float32)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return dict(self._model().state_dict())
 
+    def _save_extra(self, directory: Path) -> None:
+        """Write the SVM head (``needs_head`` losses) as ``head.skops`` (skops, no pickle)."""
+        if self.head_ is not None:
+            save_head(self.head_, directory / HEAD_FILE)
+
     def _restore(self, tensors: dict[str, torch.Tensor], directory: Path) -> None:
         classes = self.check_fitted()
-        model = create_timm_model(self.params.arch, pretrained=False, num_classes=len(classes))
+        device = torch_device(self.params.device)
+        model = self._create(len(classes), start=False)
         model.load_state_dict(tensors, strict=True)
-        self.model_ = to_channels_last(model, torch_device(self.params.device)).eval()
-
-
-def _load_start_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load a timm state dict as the start point; the classifier is kept only if its shape fits.
-
-    Every non-classifier tensor must be present with the right shape (else a one-line error).
-    """
-    own = model.state_dict()
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    heads = cfg.get("classifier") or ()
-    heads = tuple(f"{h}." for h in ((heads,) if isinstance(heads, str) else heads))
-    fits = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
-    bad = [k for k in own if k not in fits and not (heads and k.startswith(heads))]
-    if bad:
-        raise ConfigError(
-            f"weights {source} do not fit timm {type(model).__name__}: {len(bad)} tensor(s) missing or "
-            f"of another shape (e.g. {bad[0]!r}); pass weights of the same arch"
-        )
-    model.load_state_dict(fits, strict=False)
+        loss = self._make_loss(len(classes))
+        self.model_ = to_channels_last(model, device).eval()
+        self.loss_ = loss.to(device).eval()
+        self.head_ = load_head(directory / HEAD_FILE) if loss.needs_head else None

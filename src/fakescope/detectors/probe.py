@@ -6,6 +6,13 @@ head from :data:`~fakescope.detectors.heads.HEADS` (logistic regression by
 default: the UnivFD linear probe) is fit on the embeddings of the decodable
 training images, optionally after a StandardScaler.
 
+Reducer (S2b, the UnivFD replication): with ``reduce_dim`` set, an
+:class:`~fakescope.models.autoencoder.EmbeddingAutoencoder` D -> ``reduce_dim``
+is trained on the *training* embeddings only and the head is fit on its codes
+[N, reduce_dim]; ``predict`` encodes before the head. The cache still holds
+backbone embeddings (the reducer is applied after it) and ``embed`` still
+returns them.
+
 Scores: ``predict`` gives class probabilities [N, C] (class 0 = real), so
 P(fake) = 1 - P(real), higher = more likely fake. ``embed`` gives the frozen
 backbone's features [N, D] with D = ``backbone.feature_dim``.
@@ -18,7 +25,8 @@ that trained it, two random inits never do), the input config (``img_size``
 included) and D.
 
 Bundle: ``model.safetensors`` holds the backbone's state dict (``backbone.*``),
-so the bundle is self-contained (no download, no weights file needed to load);
+so the bundle is self-contained (no download, no weights file needed to load),
+plus the reducer's state dict (``reducer.*``, with its standardisation buffers);
 ``head.skops`` holds the fitted scaler + head (skops, allow-listed types only).
 """
 
@@ -52,7 +60,8 @@ from fakescope.detectors.heads import (
     load_head,
     save_head,
 )
-from fakescope.errors import BundleError, DataError, NotFittedError
+from fakescope.errors import BundleError, ConfigError, DataError, NotFittedError
+from fakescope.models.autoencoder import EmbeddingAutoencoder, fit_autoencoder
 
 if TYPE_CHECKING:
     from fakescope.models import Backbone
@@ -60,6 +69,7 @@ if TYPE_CHECKING:
 #: File name of the fitted head inside a bundle.
 HEAD_FILE = "head.skops"
 _PREFIX = "backbone."
+_REDUCER = "reducer."
 
 
 class ProbeParams(DetectorParams):
@@ -72,7 +82,11 @@ class ProbeParams(DetectorParams):
     ``head``/``head_params``: a head of ``HEADS`` and its parameters;
     ``cache_dir``: embedding cache folder, "auto" = ``$FAKESCOPE_CACHE/embeddings``
     or ``~/.cache/fakescope/embeddings``, None = no caching;
-    ``standardize``: a StandardScaler before the head.
+    ``standardize``: a StandardScaler before the head;
+    ``reduce_dim``: train an autoencoder D -> ``reduce_dim`` on the training
+    embeddings and fit the head on its codes (S2b: 64 or 32; None = no reducer;
+    must be smaller than D); ``reduce_hidden``/``reduce_epochs``: its hidden
+    width and training epochs.
     """
 
     backbone: str = "efficientnet_lite0"
@@ -84,6 +98,9 @@ class ProbeParams(DetectorParams):
     head_params: dict[str, Any] = Field(default_factory=dict)
     cache_dir: str | None = AUTO
     standardize: bool = True
+    reduce_dim: int | None = Field(None, ge=1)
+    reduce_hidden: int = Field(256, ge=1)
+    reduce_epochs: int = Field(100, ge=1)
 
     @field_validator("head")
     @classmethod
@@ -112,6 +129,7 @@ class ProbeDetector(Detector):
         super().__init__(params)
         self._backbone: Backbone | None = None
         self._head: Pipeline | None = None
+        self._reducer: EmbeddingAutoencoder | None = None
         self._cache: EmbeddingCache | None = None
 
     # ----------------------------------------------------------- internals
@@ -153,6 +171,24 @@ class ProbeDetector(Detector):
         if self._head is None:
             raise NotFittedError("this probe detector is not fitted; call fit() or load a bundle")
         return self._head
+
+    @property
+    def reducer(self) -> EmbeddingAutoencoder | None:
+        """The fitted autoencoder D -> ``reduce_dim`` (None without ``reduce_dim`` or before fit)."""
+        return self._reducer
+
+    def _head_input(self, x: np.ndarray) -> np.ndarray:
+        """What the head sees: embeddings [N, D], or their codes [N, reduce_dim] (NaN rows stay NaN)."""
+        if self._p.reduce_dim is None:
+            return x
+        if self._reducer is None:
+            raise NotFittedError("this probe detector is not fitted; call fit() or load a bundle")
+        return self._reducer.encode_array(x)
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, C] for backbone embeddings ``x`` [N, D] (NaN rows stay NaN)."""
+        classes = self.check_fitted()
+        return head_proba(self._head_or_raise(), self._head_input(x), len(classes))
 
     def embedding_cache(self, degradation: str | None = None) -> EmbeddingCache | None:
         """The embedding cache for this backbone + input config (None when ``cache_dir`` is None).
@@ -214,6 +250,12 @@ class ProbeDetector(Detector):
 
     def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
         y, classes = encode_targets(train, self._p.target)
+        reduce_dim = self._p.reduce_dim
+        if reduce_dim is not None and reduce_dim >= self.embedding_dim:
+            raise ConfigError(
+                f"reduce_dim {reduce_dim} must be smaller than the backbone's embedding size "
+                f"{self.embedding_dim}; lower reduce_dim or set it to null"
+            )
         x, errors = self._embed_files(
             train[PATH].tolist(), progress="probe: embedding training images"
         )
@@ -227,10 +269,22 @@ class ProbeDetector(Detector):
             raise DataError(
                 "the decodable training images all belong to one class; add images of the others"
             )
+        features = x[ok]
+        self._reducer = None
+        if reduce_dim is not None:
+            self._reducer = fit_autoencoder(
+                features,
+                reduce_dim,
+                hidden=self._p.reduce_hidden,
+                epochs=self._p.reduce_epochs,
+                seed=self._p.seed,
+                device=self.device,
+            )
+            features = self._reducer.encode_array(features)
         self._head = fit_head(
             self._p.head,
             self._p.head_params,
-            x[ok],
+            features,
             y[ok],
             seed=self._p.seed,
             standardize=self._p.standardize,
@@ -245,14 +299,21 @@ class ProbeDetector(Detector):
 
     def _proba_batch(self, x: torch.Tensor) -> np.ndarray:
         """Class probabilities [B, C] in ``classes_`` order for a batch ``x`` [B, 3, H, W]."""
-        classes = self.check_fitted()
-        return head_proba(self._head_or_raise(), self._embed_batch(x), len(classes))
+        return self._proba(self._embed_batch(x))
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         # clone: safetensors refuses tensors sharing storage (tied weights)
-        return {
-            _PREFIX + k: v.detach().cpu().clone() for k, v in self.backbone.state_dict().items()
-        }
+        out = {_PREFIX + k: v.detach().cpu().clone() for k, v in self.backbone.state_dict().items()}
+        if self._p.reduce_dim is not None:
+            if self._reducer is None:
+                raise NotFittedError("this probe detector is not fitted; call fit() first")
+            out.update(
+                {
+                    _REDUCER + k: v.detach().cpu().clone()
+                    for k, v in self._reducer.state_dict().items()
+                }
+            )
+        return out
 
     def _save_extra(self, directory: Path) -> None:
         save_head(self._head_or_raise(), directory / HEAD_FILE)
@@ -269,7 +330,34 @@ class ProbeDetector(Detector):
                 f"{directory}: saved backbone weights do not fit {self._p.backbone!r} ({first}); re-save the detector"
             ) from None
         bb.to(self.device)
+        self._reducer = self._restore_reducer(tensors, directory)
         self._head = load_head(directory / HEAD_FILE)
+
+    def _restore_reducer(
+        self, tensors: dict[str, torch.Tensor], directory: Path
+    ) -> EmbeddingAutoencoder | None:
+        """The saved autoencoder (``reducer.*`` tensors), checked against the params and D."""
+        state = {k[len(_REDUCER) :]: v for k, v in tensors.items() if k.startswith(_REDUCER)}
+        if self._p.reduce_dim is None:
+            if state:
+                raise BundleError(
+                    f"{directory}: the bundle holds reducer weights but reduce_dim is null; re-save the detector"
+                )
+            return None
+        if not state:
+            raise BundleError(
+                f"{directory}: reduce_dim is {self._p.reduce_dim} but the bundle has no reducer weights; "
+                "re-save the detector"
+            )
+        reducer = EmbeddingAutoencoder.from_state_dict(state)
+        expected = (self.embedding_dim, self._p.reduce_dim, self._p.reduce_hidden)
+        found = (reducer.in_dim, reducer.code_dim, reducer.hidden)
+        if found != expected:
+            raise BundleError(
+                f"{directory}: saved reducer is {found[0]}->{found[1]} (hidden {found[2]}) but the "
+                f"params say {expected[0]}->{expected[1]} (hidden {expected[2]}); re-save the detector"
+            )
+        return reducer
 
     # ---------------------------------------------------- cached public API
     def predict(
@@ -287,7 +375,7 @@ class ProbeDetector(Detector):
         """
         classes = self.check_fitted()
         x, errors = self._embed_files(paths, progress, image_fn)
-        return Prediction(head_proba(self._head_or_raise(), x, len(classes)), errors, list(classes))
+        return Prediction(self._proba(x), errors, list(classes))
 
     def embed(self, paths: Sequence[str | Path], *, progress: str | None = None) -> np.ndarray:
         """Frozen embeddings [N, D] for image files via the cache (NaN rows where a file failed)."""

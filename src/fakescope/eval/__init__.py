@@ -3,9 +3,11 @@
 Entry points: :func:`run_protocol` (train + evaluate with a registered
 protocol, see :data:`PROTOCOLS`) and :func:`evaluate_detector` (an already
 trained detector on test rows). Both return a :class:`Report`.
+Importing :mod:`fakescope.eval.generalisation` registers ``single-source`` and
+``leave-one-family-out``; :mod:`fakescope.eval.attribution` registers ``attribution``.
 """
 
-from fakescope.eval import metrics
+from fakescope.eval import attribution, generalisation, metrics
 from fakescope.eval.metrics import OVERALL, binary_metrics, group_masks, group_metrics
 from fakescope.eval.protocols import (
     PROTOCOLS,
@@ -26,9 +28,11 @@ __all__ = [
     "EvalProtocol",
     "Report",
     "Tier",
+    "attribution",
     "binary_metrics",
     "choose_threshold",
     "evaluate_detector",
+    "generalisation",
     "group_masks",
     "group_metrics",
     "metrics",

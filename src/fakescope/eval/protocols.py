@@ -13,18 +13,23 @@ Registered protocols (:data:`PROTOCOLS`):
 * ``all`` - train once on every training row, test per generator and overall;
 * ``cross-generator`` - train one detector per generator (its reals + its
   fakes; all training reals when it has none of its own) and test each on every
-  generator: ``Report.matrix()`` is the train x test matrix.
+  generator: ``Report.matrix()`` is the train x test matrix;
+* ``single-source`` and ``leave-one-family-out`` - see
+  :mod:`fakescope.eval.generalisation`.
 
 Adding a protocol = one function with the :class:`EvalProtocol` signature,
 decorated with ``@PROTOCOLS.register("name")`` (it can reuse
 :func:`split_table`, :func:`rows_of_generator` and :func:`train_and_evaluate`).
+``options`` carries protocol-specific settings (``eval.source``,
+``eval.holdout`` from the config; None values = not given); a protocol
+ignores the keys it does not use.
 The per-generator grouping rule is documented in :mod:`fakescope.eval.metrics`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,6 +65,7 @@ class EvalProtocol(Protocol):
         workdir: Path | None = None,
         robustness: RobustnessConfig | None = None,
         progress: bool = False,
+        options: Mapping[str, Any] | None = None,
     ) -> Report: ...
 
 
@@ -75,8 +81,14 @@ def run_protocol(
     workdir: str | Path | None = None,
     robustness: RobustnessConfig | None = None,
     progress: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> Report:
-    """Run the protocol registered as ``name`` (unknown names raise a one-line FakescopeError)."""
+    """Run the protocol registered as ``name`` (unknown names raise a one-line FakescopeError).
+
+    ``options``: protocol-specific settings, e.g. ``{"source": "dcgan"}`` for
+    ``single-source`` or ``{"holdout": "gan"}`` for ``leave-one-family-out``;
+    protocols ignore keys they do not use.
+    """
     protocol = PROTOCOLS.get(name)
     report = protocol(
         table,
@@ -84,6 +96,7 @@ def run_protocol(
         workdir=Path(workdir) if workdir else None,
         robustness=robustness,
         progress=progress,
+        options=dict(options or {}),
     )
     report.meta = {"protocol": name, **report.meta}
     return report
@@ -233,6 +246,7 @@ def protocol_all(
     workdir: Path | None = None,
     robustness: RobustnessConfig | None = None,
     progress: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> Report:
     """Train once on every training row (threshold on every val row); test per generator."""
     tiers_from_config(robustness)  # fail on a bad tier before training
@@ -259,6 +273,7 @@ def protocol_cross_generator(
     workdir: Path | None = None,
     robustness: RobustnessConfig | None = None,
     progress: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> Report:
     """Train on each generator (its reals + fakes), test on every generator: a G x G matrix.
 

@@ -6,6 +6,7 @@ per metric (:data:`~fakescope.eval.metrics.METRIC_COLUMNS`). Undefined metrics
 are NaN in the frame, ``null`` in JSON and ``-`` in Markdown/HTML.
 ``Report.scores`` (optional) keeps the clean-tier P(fake) of every test file;
 the HTML report draws its ROC curves from it. Files are written atomically.
+``meta["attribution"]`` (the ``attribution`` protocol) is rendered as tables.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ ERROR = "error"
 SCORE_COLUMNS: tuple[str, ...] = (TRAIN, PATH, LABEL, GENERATOR, P_FAKE, ERROR)
 #: Metrics shown as train x test matrices when a report has several train sources.
 MATRIX_METRICS: tuple[str, ...] = (AUC, AP, ACCURACY, ACC_AT_VAL)
+#: ``meta`` key of attribution results (see :mod:`fakescope.eval.attribution`), shown as tables.
+ATTRIBUTION = "attribution"
 FORMAT = 1
 
 
@@ -201,12 +204,18 @@ class Report:
             out.append(
                 ("Robustness (degraded test images)", degraded, [*KEY_COLUMNS, *METRIC_COLUMNS])
             )
+        if ATTRIBUTION in self.meta:  # lazy import: the attribution module imports this one
+            from fakescope.eval.attribution import attribution_tables
+
+            tables = attribution_tables(self.meta[ATTRIBUTION])
+            out += [(title, frame, list(frame.columns)) for title, frame in tables]
         return out
 
     def _meta_lines(self) -> list[tuple[str, str]]:
         return [
             (str(k), json.dumps(_jsonable(v)) if not isinstance(v, str) else v)
             for k, v in self.meta.items()
+            if k != ATTRIBUTION  # shown as tables
         ]
 
     def to_markdown(self) -> str:

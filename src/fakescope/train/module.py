@@ -1,11 +1,14 @@
-"""The LightningModule that trains any classifier network with cross-entropy.
+"""The LightningModule that trains any network with a :class:`~fakescope.losses.Loss`.
 
 Class 0 is "real"; with more classes (attribution) the other classes are
-fakes, so the real-vs-fake score is P(fake) = 1 - softmax(logits)[:, 0].
-Logged per epoch: ``train_loss``, ``val_loss``, ``val_auc`` (real-vs-fake
-ROC-AUC of P(fake), higher = better) and ``val_acc`` (multi-class accuracy).
-Batches that lost items to decode errors are counted in ``failed_train`` /
-``failed_val``; the module warns once with the numbers.
+fakes, so the real-vs-fake score is P(fake) = 1 - proba[:, 0] (higher = more
+fake), with ``proba = loss.proba(model(x))`` [B, C]. Logged per epoch:
+``train_loss``, ``val_loss``, and, for losses with class probabilities,
+``val_auc`` (real-vs-fake ROC-AUC of P(fake), higher = better) and ``val_acc``
+(multi-class accuracy). Losses with ``needs_head`` (e.g. ``triplet``) log
+``val_loss`` only, so training must monitor ``val_loss``. Batches that lost
+items to decode errors are counted in ``failed_train`` / ``failed_val``; the
+module warns once with the numbers.
 """
 
 from __future__ import annotations
@@ -17,21 +20,24 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
 
+from fakescope.losses import Loss, create_loss
 from fakescope.train.dataset import Batch
 
 Scheduler = Literal["none", "cosine", "step"]
 
 
 class ClassifierModule(L.LightningModule):
-    """Cross-entropy training of ``model`` (images [B, 3, H, W] -> logits [B, C]).
+    """Training of ``model`` (images [B, 3, H, W] -> outputs [B, K]) with ``loss``.
 
-    ``class_weights`` [C] weight the loss (None = uniform). AdamW with
-    ``lr``/``weight_decay``; ``scheduler`` "cosine" anneals over ``epochs`` (also after a resume with more epochs),
-    "step" multiplies the lr by ``gamma`` every ``step_size`` epochs.
+    ``loss``: the training objective (its ``output_dim()`` must be the model's K);
+    None = weighted cross-entropy (``ce``) with ``class_weights`` [C] (None = uniform),
+    which may only be given without ``loss`` (a loss carries its own weights). AdamW
+    with ``lr``/``weight_decay``; ``scheduler`` "cosine" anneals over ``epochs`` (also
+    after a resume with more epochs), "step" multiplies the lr by ``gamma`` every
+    ``step_size`` epochs.
     """
 
     def __init__(
@@ -39,6 +45,7 @@ class ClassifierModule(L.LightningModule):
         model: nn.Module,
         num_classes: int,
         *,
+        loss: Loss | None = None,
         class_weights: Sequence[float] | None = None,
         lr: float = 1e-3,
         weight_decay: float = 0.01,
@@ -50,15 +57,19 @@ class ClassifierModule(L.LightningModule):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
+        if loss is None:
+            if class_weights is not None and len(class_weights) != num_classes:
+                raise ValueError(
+                    f"class_weights has {len(class_weights)} values for {num_classes} classes"
+                )
+            loss = create_loss("ce", None, num_classes, num_classes, class_weights)
+        elif class_weights is not None:
+            raise ValueError("pass class_weights to the loss, not to ClassifierModule")
+        if loss.num_classes != num_classes:
+            raise ValueError(f"the loss is for {loss.num_classes} classes, not {num_classes}")
         self.model = model
+        self.criterion = loss
         self.num_classes = num_classes
-        weights = torch.ones(num_classes) if class_weights is None else torch.tensor(class_weights)
-        if weights.shape != (num_classes,):
-            raise ValueError(
-                f"class_weights has {weights.numel()} values for {num_classes} classes"
-            )
-        self.class_weights: torch.Tensor
-        self.register_buffer("class_weights", weights.float(), persistent=False)
         self.lr = lr
         self.weight_decay = weight_decay
         self.scheduler = scheduler
@@ -73,15 +84,16 @@ class ClassifierModule(L.LightningModule):
         self._val_labels: set[int] = set()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [B, C] for images ``x`` [B, 3, H, W]."""
+        """Network outputs [B, K] (logits or embeddings) for images ``x`` [B, 3, H, W]."""
         out: torch.Tensor = self.model(x)
         return out
 
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), y, weight=self.class_weights)
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of outputs ``out`` [B, K] for class indices ``y`` [B]."""
+        return self.criterion(out.float(), y)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
-        """CE loss of one batch; None (skip) when fewer than 2 images decoded (BatchNorm needs 2)."""
+        """Loss of one batch; None (skip) when fewer than 2 images decoded (BatchNorm needs 2)."""
         self.failed_train += int(batch.failed)
         if batch.y.numel() < 2:
             return None
@@ -97,18 +109,19 @@ class ClassifierModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        """Accumulate val loss, real-vs-fake AUC and accuracy."""
+        """Accumulate val loss and (losses with probabilities) real-vs-fake AUC and accuracy."""
         if not self.trainer.sanity_checking:
             self.failed_val += int(batch.failed)
         if batch.y.numel() == 0:
             return
-        logits = self(batch.x).float()
-        loss = self._loss(logits, batch.y)
-        p_fake = 1.0 - logits.softmax(dim=1)[:, 0]
-        is_fake = (batch.y > 0).long()
-        self.val_auc.update(p_fake, is_fake)
-        self._val_labels |= {int(v) for v in is_fake.unique().tolist()}
-        self.val_acc.update(logits, batch.y)
+        out = self(batch.x).float()
+        loss = self._loss(out, batch.y)
+        if not self.criterion.needs_head:
+            proba = self.criterion.proba(out)
+            is_fake = (batch.y > 0).long()
+            self.val_auc.update(1.0 - proba[:, 0], is_fake)
+            self._val_labels |= {int(v) for v in is_fake.unique().tolist()}
+            self.val_acc.update(proba, batch.y)
         self.log(
             "val_loss",
             loss,

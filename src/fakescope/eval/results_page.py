@@ -1,0 +1,404 @@
+"""``docs/results.md`` from the run folders of :func:`fakescope.eval.results.run_plan`.
+
+Every number is read from a ``report.json`` (metrics) or a ``run.json``
+(seconds, command, machine); none is typed by hand. The page has
+
+* a header: the commands (page and runs), benchmark, dates, machine;
+* per protocol: a summary (recipe, status, seconds, mean over unseen
+  generators) and recipe x test-generator tables of ROC-AUC, AP and accuracy
+  at the validation threshold (clean images), plus a robustness table when
+  the reports have degradation tiers;
+* an attribution section for reports with ``meta["attribution"]``: end-to-end,
+  balanced and binary accuracy, per-level accuracies of a hierarchy, and a
+  row-normalised confusion matrix per model;
+* the runs that are missing, failed or unfinished.
+
+Scores are P(fake) (higher = more fake, class 0 = real): ROC-AUC and AP treat
+fake as the positive class. *Unseen* generators of a train source: the test
+generators outside ``meta["seen"][source]`` when the protocol records it,
+else ``meta["held_out"][source]`` when it records that, else every generator
+other than the source itself; the all-data source ``(all)`` has none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fakescope.errors import FakescopeError
+from fakescope.eval.attribution import END_TO_END, AttributionResult
+from fakescope.eval.metrics import (
+    ACC_AT_VAL,
+    AP,
+    AUC,
+    CLEAN,
+    GENERATOR,
+    OVERALL,
+    TIER,
+    TRAIN,
+    VALUE,
+)
+from fakescope.eval.report import Report, atomic_write
+from fakescope.eval.results import (
+    ERROR_FILE,
+    FAILED,
+    OK,
+    REPORT_FILE,
+    RUN_FILE,
+    RUNNING,
+    ResultsPlan,
+    machine_info,
+)
+
+#: Metrics shown as recipe x test-generator tables, with their headings.
+PAGE_METRICS: tuple[tuple[str, str], ...] = (
+    (AUC, "ROC-AUC"),
+    (AP, "AP"),
+    (ACC_AT_VAL, "accuracy at the validation threshold"),
+)
+MISSING = "missing"
+SEEN_MARK = "*"
+MEAN_UNSEEN = "mean unseen"
+
+
+@dataclass
+class RunRecord:
+    """One run folder: its ``run.json`` (``info``, {} when absent) and parsed ``report.json``."""
+
+    recipe: str
+    protocol: str
+    directory: Path
+    info: dict[str, Any] = field(default_factory=dict)
+    report: Report | None = None
+    problem: str = ""
+
+    @property
+    def status(self) -> str:
+        """One of "ok" (has a report), "failed", "running" (unfinished), "missing"."""
+        if self.report is not None:
+            return OK
+        if self.problem or self.info.get("status") == FAILED:
+            return FAILED
+        return RUNNING if self.info else MISSING
+
+    @property
+    def error(self) -> str:
+        """The one-line reason of a failed run ("" otherwise)."""
+        return self.problem or str(self.info.get("error") or "")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def read_run(directory: Path, recipe: str, protocol: str) -> RunRecord:
+    """The :class:`RunRecord` of ``directory`` (an unreadable report counts as failed)."""
+    record = RunRecord(recipe, protocol, directory, info=_read_json(directory / RUN_FILE))
+    path = directory / REPORT_FILE
+    if path.is_file():
+        try:
+            record.report = Report.from_json(path.read_text())
+        except FakescopeError as exc:
+            record.problem = f"unreadable {REPORT_FILE}: {exc}"
+    return record
+
+
+def collect_runs(out: Path, plan: ResultsPlan | None) -> list[RunRecord]:
+    """The plan's runs in plan order (missing ones too); without a plan, every run folder found."""
+    if plan is not None:
+        return [read_run(out / r / p, r, p) for r, p in plan.runs()]
+    found = sorted(
+        {d.parent for name in (REPORT_FILE, RUN_FILE) for d in Path(out).glob(f"*/*/{name}")}
+    )
+    return [read_run(d, d.parent.name, d.name) for d in found]
+
+
+# ------------------------------------------------------------- formatting
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    x = float(value)
+    return "-" if math.isnan(x) else f"{x:.3f}"
+
+
+def _cell(value: Any, seen: bool) -> str:
+    """A metric cell, marked with :data:`SEEN_MARK` for a generator seen in training."""
+    text = _num(value)
+    return text + SEEN_MARK if seen and text != "-" else text
+
+
+def _row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
+def _mean(values: Iterable[float]) -> float:
+    arr = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    return float(arr.mean()) if len(arr) else math.nan
+
+
+# ------------------------------------------------------------ per protocol
+def seen_generators(meta: dict[str, Any], source: str, tests: Sequence[str]) -> set[str]:
+    """Test generators ``source`` saw in training (rule in the module docstring)."""
+    seen, held = meta.get("seen"), meta.get("held_out")
+    if isinstance(seen, dict) and isinstance(seen.get(source), list):
+        return {str(g) for g in seen[source]}
+    if isinstance(held, dict) and isinstance(held.get(source), list):
+        return set(tests) - {str(g) for g in held[source]}
+    return set(tests) if source == OVERALL else {source}
+
+
+@dataclass
+class _Row:
+    label: str
+    record: RunRecord
+    report: Report
+    source: str
+    values: dict[str, dict[str, float]]  # metric -> generator -> value (clean tier)
+    seen: set[str]
+
+    def unseen_mean(self, metric: str, tests: Sequence[str]) -> float:
+        got = self.values[metric]
+        return _mean(got[g] for g in tests if g not in self.seen and g in got)
+
+
+def _rows(records: Sequence[RunRecord]) -> tuple[list[_Row], list[str]]:
+    """One row per (recipe, train source) of the finished runs, and the sorted test generators."""
+    rows: list[_Row] = []
+    tests: set[str] = set()
+    for rec in records:
+        if rec.report is None:
+            continue
+        clean = rec.report.select(CLEAN)
+        tests |= set(clean[GENERATOR]) - {OVERALL}
+        sources = rec.report.sources
+        for source in sources:
+            part = clean[clean[TRAIN] == source].set_index(GENERATOR)
+            values = {m: {str(g): float(v) for g, v in part[m].items()} for m, _ in PAGE_METRICS}
+            label = rec.recipe if len(sources) == 1 else f"{rec.recipe} ({source})"
+            rows.append(_Row(label, rec, rec.report, source, values, set()))
+    ordered = sorted(tests)
+    for row in rows:
+        row.seen = seen_generators(row.report.meta, row.source, ordered)
+    return rows, ordered
+
+
+def _seconds(record: RunRecord) -> str:
+    value = record.info.get("seconds")
+    return "-" if value is None else f"{float(value):.1f}"
+
+
+def protocol_section(protocol: str, records: Sequence[RunRecord]) -> list[str]:
+    """Markdown of one protocol: summary, metric tables, robustness (finished runs only)."""
+    lines = [f"## Protocol `{protocol}`", ""]
+    rows, tests = _rows(records)
+    summary = []
+    for rec in records:
+        own = [r for r in rows if r.record is rec]
+        summary.append(
+            [
+                rec.recipe,
+                rec.status,
+                _seconds(rec),
+                str(len(own)) if own else "-",
+                *(_num(_mean(r.unseen_mean(m, tests) for r in own)) for m in (AUC, AP)),
+                _num(_mean(r.values[AUC].get(OVERALL, math.nan) for r in own)),
+            ]
+        )
+    header = ["recipe", "status", "seconds", "train sources"]
+    header += [f"{MEAN_UNSEEN} ROC-AUC", f"{MEAN_UNSEEN} AP", "ROC-AUC (all)"]
+    lines += ["### Summary", "", *_table(header, summary), ""]
+    lines += ["Summary values are means over the recipe's train sources.", ""]
+    if not rows:
+        return [*lines, "No finished runs for this protocol.", ""]
+    for metric, title in PAGE_METRICS:
+        body = []
+        for r in rows:
+            cells = [_cell(r.values[metric].get(g), g in r.seen) for g in tests]
+            overall = _num(r.values[metric].get(OVERALL))
+            body.append([r.label, *cells, overall, _num(r.unseen_mean(metric, tests))])
+        lines += [f"### {title} (clean test images)", ""]
+        lines += [*_table(["recipe (train source)", *tests, OVERALL, MEAN_UNSEEN], body), ""]
+    lines += [
+        f"`{SEEN_MARK}` = a generator the detector saw in training; `{MEAN_UNSEEN}` = mean over "
+        "the other test generators; `(all)` = every test image.",
+        "",
+    ]
+    return lines + _robustness(rows)
+
+
+def _robustness(rows: Sequence[_Row]) -> list[str]:
+    """ROC-AUC on all test images per degradation tier (empty when no report has tiers)."""
+    tiers: list[tuple[str, float]] = []
+    for r in rows:
+        tiers += [t for t in r.report.tiers if t[0] != CLEAN and t not in tiers]
+    if not tiers:
+        return []
+    body = []
+    for r in rows:
+        frame = r.report.metrics
+        mine = frame[(frame[TRAIN] == r.source) & (frame[GENERATOR] == OVERALL)]
+        cells = [_num(r.values[AUC].get(OVERALL))]
+        for tier, value in tiers:
+            hit = mine[(mine[TIER] == tier) & np.isclose(mine[VALUE].astype(float), value)]
+            cells.append(_num(hit[AUC].iloc[0]) if len(hit) else "-")
+        body.append([r.label, *cells])
+    header = ["recipe (train source)", CLEAN, *(f"{t} {v:g}" for t, v in tiers)]
+    return ["### Robustness: ROC-AUC on all test images", "", *_table(header, body), ""]
+
+
+# ------------------------------------------------------------ attribution
+def _attribution(raw: Any) -> AttributionResult | None:
+    """An attribution entry of ``meta["attribution"]`` (None when absent or malformed)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return AttributionResult.from_dict(raw)
+    except FakescopeError:
+        return None
+
+
+def attribution_section(records: Sequence[RunRecord]) -> list[str]:
+    """Markdown of every finished run with ``meta["attribution"]`` (empty when none)."""
+    models = []
+    for rec in records:
+        meta = rec.report.meta if rec.report is not None else {}
+        if isinstance(meta.get("attribution"), dict):
+            parsed = {k: _attribution(v) for k, v in meta["attribution"].items()}
+            models.append((rec, parsed))
+    if not models:
+        return []
+    levels = sorted({k for _, a in models for k in a if k != END_TO_END})
+    body = []
+    for rec, attr in models:
+        e2e = attr.get(END_TO_END)
+        row = [rec.recipe, rec.protocol]
+        if e2e is None:
+            row += ["-"] * 5
+        else:
+            row += [_num(e2e.accuracy), _num(e2e.balanced_accuracy), _num(e2e.binary_accuracy)]
+            row += [str(len(e2e.classes)), str(e2e.n)]
+        for level in levels:
+            result = attr.get(level)
+            row.append(_num(result.accuracy) if result is not None else "-")
+        body.append(row)
+    header = ["model", "protocol", "accuracy", "balanced accuracy", "binary accuracy", "classes"]
+    header += ["n", *(f"{level} accuracy" for level in levels)]
+    lines = ["## Attribution (which generator made it)", "", *_table(header, body), ""]
+    lines += [
+        "End to end: real + one class per generator (test files scored: n). Binary accuracy: "
+        "real vs any fake. Level columns (hierarchy only): level1 real/fake, level2 family of "
+        "the fakes, level3:<family> generator within the true family; `-` = not a level of "
+        "that model.",
+        "",
+    ]
+    for rec, attr in models:
+        e2e = attr.get(END_TO_END)
+        if e2e is None:
+            continue
+        conf = e2e.confusion()
+        lines += [f"### Confusion: {rec.recipe} ({rec.protocol}), rows = true, row-normalised", ""]
+        rows = [[str(name), *(_num(v) for v in row.to_numpy())] for name, row in conf.iterrows()]
+        lines += [*_table(["true \\ predicted", *map(str, conf.columns)], rows), ""]
+    return lines
+
+
+# ------------------------------------------------------------------ page
+def _distinct(values: Iterable[Any]) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values if v))
+
+
+def _machine_text(machine: dict[str, Any]) -> str:
+    text = f"{machine.get('cpus')} CPUs, torch {machine.get('torch')}"
+    text += f", Python {machine.get('python')}, {machine.get('platform')}"
+    return text + (f", GPU {machine['cuda']}" if machine.get("cuda") else "")
+
+
+def header_lines(plan: ResultsPlan | None, records: Sequence[RunRecord], command: str) -> list[str]:
+    """Title, commands, benchmark, dates, machine and run counts."""
+    title = plan.title if plan is not None else "fakescope results"
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    infos = [r.info for r in records if r.info]
+    lines = [
+        f"# {title}",
+        "",
+        "<!-- generated by fakescope; do not edit: every number comes from a report.json -->",
+        "",
+        f"- **Page written**: {now} by `{command}`",
+    ]
+    lines += [f"- **Runs made by**: `{c}`" for c in _distinct(i.get("command") for i in infos)]
+    if plan is not None and plan.benchmark_note:
+        lines.append(f"- **Benchmark**: {plan.benchmark_note}")
+    roots = _distinct((i.get("overrides") or {}).get("data.root") for i in infos)
+    lines += [f"- **Data**: `{root}`" for root in roots]
+    started = sorted(_distinct(i.get("started") for i in infos))
+    if started:
+        lines.append(f"- **Runs started**: {started[0]} to {started[-1]}")
+    machines = _distinct(_machine_text(i["machine"]) for i in infos if i.get("machine"))
+    lines += [f"- **Machine**: {m}" for m in machines] or [
+        f"- **Machine** (page only): {_machine_text(machine_info())}"
+    ]
+    versions = _distinct(i.get("fakescope_version") for i in infos)
+    if versions:
+        lines.append(f"- **fakescope**: {', '.join(versions)}")
+    if plan is not None:
+        extra = f"; source {plan.source}" if plan.source else ""
+        extra += f"; holdout {plan.holdout}" if plan.holdout else ""
+        lines.append(f"- **Protocols**: {', '.join(plan.protocols)}{extra}")
+    counts = {s: sum(r.status == s for r in records) for s in (OK, FAILED, RUNNING, MISSING)}
+    lines.append(
+        f"- **Runs**: {len(records)} planned/found: {counts[OK]} finished, {counts[FAILED]} "
+        f"failed, {counts[RUNNING]} unfinished, {counts[MISSING]} missing"
+    )
+    return [*lines, ""]
+
+
+def missing_section(records: Sequence[RunRecord]) -> list[str]:
+    """The runs without a report: missing, failed (with the error) or unfinished."""
+    bad = [r for r in records if r.status != OK]
+    if not bad:
+        return []
+    rows = []
+    for r in bad:
+        why = {MISSING: "never run", RUNNING: "started but not finished (interrupted?)"}
+        text = why.get(r.status, r.error)
+        if r.status == FAILED and (r.directory / ERROR_FILE).is_file():
+            text += f" (traceback: {r.recipe}/{r.protocol}/{ERROR_FILE})"
+        rows.append([r.recipe, r.protocol, r.status, text])
+    return ["## Missing runs", "", *_table(["recipe", "protocol", "status", "reason"], rows), ""]
+
+
+def render_page(records: Sequence[RunRecord], *, plan: ResultsPlan | None, command: str) -> str:
+    """The whole Markdown page (see the module docstring)."""
+    lines = header_lines(plan, records, command)
+    protocols = list(dict.fromkeys(r.protocol for r in records))
+    for protocol in protocols:
+        lines += protocol_section(protocol, [r for r in records if r.protocol == protocol])
+    lines += attribution_section(records)
+    lines += missing_section(records)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_page(out: Path, page: Path, *, plan: ResultsPlan | None, command: str) -> Path:
+    """Write the page for the runs under ``out`` to ``page`` (atomically); returns ``page``.
+
+    ``plan``: the plan whose runs the page lists in order (missing ones
+    included); None = every run folder found under ``out``. ``command``: the
+    command that writes the page, shown in the header.
+    """
+    records = collect_runs(Path(out).expanduser(), plan)
+    return atomic_write(Path(page).expanduser(), render_page(records, plan=plan, command=command))
