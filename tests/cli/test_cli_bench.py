@@ -85,3 +85,17 @@ def test_bench_untrained_cnn(runner: CliRunner, images: Path) -> None:
     res = runner.invoke(app, [*args, *FAST, *sets])
     assert res.exit_code == 0, res.output
     assert "forward img/s" in res.stdout
+
+
+def test_bench_heads_prints_one_row_per_head(runner: CliRunner) -> None:
+    args = ["bench", "heads", "--n", "60", "--dim", "4", "--heads", "logistic,knn", "-r", "1"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rows = [line.split() for line in res.stdout.splitlines() if line.strip()[:3] in ("log", "knn")]
+    assert [r[0] for r in rows] == ["logistic", "knn"]
+    assert all(r[1:3] == ["60", "4"] for r in rows)
+
+
+def test_bench_heads_rejects_an_unknown_head(runner: CliRunner) -> None:
+    res = runner.invoke(app, ["bench", "heads", "--n", "20", "--heads", "nope"])
+    assert res.exit_code == 2 and "unknown head" in res.output

@@ -1,4 +1,5 @@
-"""``fakescope bench``: ``speed`` (scan throughput and memory) and ``build`` (make a benchmark)."""
+"""``fakescope bench``: ``speed`` (scan throughput and memory), ``heads`` (probe head fit
+times) and ``build`` (make a benchmark)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,31 @@ def speed(
             progress=progress,
         )
         out.print(kv_table(result.rows(), title=f"speed of {what}"))
+
+
+@app.command("heads")
+def heads(
+    n: Annotated[int, typer.Option("--n", "-n", min=4, help="Embeddings to fit on.")] = 20_000,
+    dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding width D.")] = 1280,
+    names: Annotated[
+        str, typer.Option("--heads", help="Comma-separated heads to time.")
+    ] = "logistic,random_forest,svm_rbf,knn",
+    repeats: Annotated[
+        int, typer.Option("--repeats", "-r", min=1, help="Fits per head (median).")
+    ] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic embeddings.")] = 0,
+) -> None:
+    """Print the median seconds to fit and apply each probe head on N x D embeddings."""
+    with cli_errors():
+        from fakescope.detectors.head_speed import synthetic_embeddings, time_heads
+
+        x, y = synthetic_embeddings(n, dim, seed=seed)
+        chosen = [h.strip() for h in names.split(",") if h.strip()]
+        rows = [t.row() for t in time_heads(x, y, chosen, repeats=repeats, seed=seed)]
+        import pandas as pd
+
+        out.print(f"probe heads on {n} synthetic embeddings of width {dim} (medians of {repeats})")
+        out.print(pd.DataFrame(rows).to_string(index=False))
 
 
 @app.command("build")

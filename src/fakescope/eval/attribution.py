@@ -43,7 +43,7 @@ from fakescope.eval.metrics import OVERALL
 from fakescope.eval.protocols import (
     PROTOCOLS,
     DetectorFactory,
-    _merge_meta,
+    merge_meta,
     split_table,
     train_and_evaluate,
 )
@@ -308,7 +308,7 @@ def protocol_attribution(
         robustness=robustness,
         progress=progress,
     )
-    report.meta = _merge_meta([report], [OVERALL])
+    report.meta = merge_meta([report], [OVERALL])
     results = evaluate_attribution(made[0], test, progress=progress)
     report.meta[ATTRIBUTION] = {name: r.to_dict() for name, r in results.items()}
     return report

@@ -39,8 +39,8 @@ from fakescope.errors import DataError
 from fakescope.eval.protocols import (
     PROTOCOLS,
     DetectorFactory,
-    _merge_meta,
     fake_generators,
+    merge_meta,
     rows_of_generator,
     split_table,
     train_and_evaluate,
@@ -81,7 +81,7 @@ def _run_sources(
         )
         for name, tr, va in runs
     ]
-    return reports, _merge_meta(reports, [name for name, _, _ in runs])
+    return reports, merge_meta(reports, [name for name, _, _ in runs])
 
 
 # ------------------------------------------------------------ single-source

@@ -227,7 +227,7 @@ def train_and_evaluate(
     return report
 
 
-def _merge_meta(reports: list[Report], sources: list[str]) -> dict[str, Any]:
+def merge_meta(reports: list[Report], sources: list[str]) -> dict[str, Any]:
     """Shared meta of the first report plus per-source threshold and origin."""
     meta = {k: v for k, v in reports[0].meta.items() if k not in ("threshold", "threshold_from")}
     meta["thresholds"] = {
@@ -261,7 +261,7 @@ def protocol_all(
         robustness=robustness,
         progress=progress,
     )
-    report.meta = _merge_meta([report], [OVERALL])
+    report.meta = merge_meta([report], [OVERALL])
     return report
 
 
@@ -305,4 +305,4 @@ def protocol_cross_generator(
                 progress=progress,
             )
         )
-    return Report.concat(reports, meta=_merge_meta(reports, sources))
+    return Report.concat(reports, meta=merge_meta(reports, sources))
