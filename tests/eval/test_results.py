@@ -13,7 +13,7 @@ import pytest
 
 import fakescope
 from fakescope.errors import ConfigError, DataError, FakescopeError
-from fakescope.eval import results
+from fakescope.eval import protocols
 from fakescope.eval.metrics import AUC, CLEAN, GENERATOR, KEY_COLUMNS, METRIC_COLUMNS, TIER
 from fakescope.eval.metrics import TRAIN as TRAIN_COL
 from fakescope.eval.metrics import VALUE as VALUE_COL
@@ -130,7 +130,7 @@ def test_run_plan_writes_runs_and_resume_skips_them(
     plan_path: Path, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec = Recorder()
-    monkeypatch.setattr(results, "run_protocol", rec)
+    monkeypatch.setattr(protocols, "run_protocol", rec)
     lines: list[str] = []
     out = tmp_path / "runs"
     dirs = run_plan(plan_path, data, out, echo=lines.append, command="make it")
@@ -162,7 +162,7 @@ def test_failing_run_is_recorded_and_others_run(
     body = PLAN.replace("set: {", "set: {eval.source: boom, ")
     path = write_plan(tmp_path / "p", body, {"alpha": TINY, "beta": TINY})
     rec = Recorder()
-    monkeypatch.setattr(results, "run_protocol", rec)
+    monkeypatch.setattr(protocols, "run_protocol", rec)
     out = tmp_path / "runs"
     run_plan(path, data, out, progress=False)
     assert len(rec.calls) == 3  # alpha failed twice, beta still ran
@@ -183,7 +183,7 @@ def test_bad_recipe_params_fail_that_run_only(
     body = PLAN.replace("set: {detector.params.steps: 5}", "set: {detector.params.x: 1}")
     path = write_plan(tmp_path / "p", body, {"alpha": TINY, "beta": TINY})
     rec = Recorder()
-    monkeypatch.setattr(results, "run_protocol", rec)
+    monkeypatch.setattr(protocols, "run_protocol", rec)
     run_plan(path, data, tmp_path / "runs", progress=False)
     info = json.loads((tmp_path / "runs" / "alpha" / "all" / "run.json").read_text())
     assert info["status"] == "failed" and "ConfigError" in info["error"] and "'x'" in info["error"]

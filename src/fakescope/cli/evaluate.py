@@ -61,27 +61,9 @@ def _evaluate_bundle(model: Path, cfg: ExperimentConfig, progress: bool) -> Repo
 
 def _run_protocol(cfg: ExperimentConfig, progress: bool) -> Report:
     """Train with ``cfg.detector`` as the protocol asks and evaluate (thresholds from val)."""
-    from fakescope.detectors import DETECTORS
-    from fakescope.detectors.base import Detector
-    from fakescope.eval.protocols import PROTOCOLS, run_protocol
+    from fakescope.eval.protocols import run_experiment
 
-    PROTOCOLS.get(cfg.eval.protocol)  # unknown protocol: fail before indexing
-    cls = DETECTORS.get(cfg.detector.name)
-    params = cls(cfg.detector.params).params  # validates params once, up front
-
-    def factory() -> Detector:
-        return cls(params)
-
-    table = load_table(cfg.data)
-    return run_protocol(
-        cfg.eval.protocol,
-        table,
-        factory,
-        workdir=cfg.workdir,
-        robustness=cfg.eval.robustness,
-        progress=progress,
-        options=cfg.eval.protocol_options(),
-    )
+    return run_experiment(cfg, lambda: load_table(cfg.data), progress=progress)
 
 
 def evaluate(

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 import fakescope
-from fakescope.config import RobustnessConfig
+from fakescope.config import ExperimentConfig, RobustnessConfig
 from fakescope.data.schema import GENERATOR as SAMPLE_GENERATOR
 from fakescope.data.schema import LABEL, PATH, SPLIT, validate_table
 from fakescope.detectors.base import Detector
@@ -100,6 +100,37 @@ def run_protocol(
     )
     report.meta = {"protocol": name, **report.meta}
     return report
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    load_table: Callable[[], pd.DataFrame],
+    *,
+    progress: bool = False,
+) -> Report:
+    """Train ``cfg.detector`` as ``cfg.eval``'s protocol asks and evaluate it (thresholds from val).
+
+    The protocol name and the detector params are validated before ``load_table``
+    runs (indexing a large dataset only to fail on a typo wastes minutes).
+    """
+    from fakescope.detectors import DETECTORS
+
+    PROTOCOLS.get(cfg.eval.protocol)  # unknown protocol: a one-line error now
+    cls = DETECTORS.get(cfg.detector.name)
+    params = cls(cfg.detector.params).params  # validated once, up front
+
+    def factory() -> Detector:
+        return cls(params)
+
+    return run_protocol(
+        cfg.eval.protocol,
+        load_table(),
+        factory,
+        workdir=cfg.workdir,
+        robustness=cfg.eval.robustness,
+        progress=progress,
+        options=cfg.eval.protocol_options(),
+    )
 
 
 # ----------------------------------------------------------------- helpers

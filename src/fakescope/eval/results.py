@@ -52,7 +52,7 @@ from pydantic import Field, ValidationError, field_validator
 import fakescope
 from fakescope.config import Strict, load_config
 from fakescope.errors import ConfigError, DataError
-from fakescope.eval.protocols import PROTOCOLS, run_protocol
+from fakescope.eval.protocols import PROTOCOLS, run_experiment
 from fakescope.eval.report import atomic_write
 
 if TYPE_CHECKING:
@@ -222,25 +222,9 @@ def execute_run(
     progress: bool = False,
 ) -> Report:
     """Load ``config`` with ``overrides`` and run its protocol (the report; nothing written)."""
-    from fakescope.detectors import DETECTORS
-    from fakescope.detectors.base import Detector
-
     cfg = load_config(config, overrides)
-    cls = DETECTORS.get(cfg.detector.name)
-    params = cls(cfg.detector.params).params  # validated once, before indexing
-
-    def factory() -> Detector:
-        return cls(params)
-
-    table = _load_table(cfg.data, {} if tables is None else tables)
-    return run_protocol(
-        cfg.eval.protocol,
-        table,
-        factory,
-        workdir=cfg.workdir,
-        robustness=cfg.eval.robustness,
-        progress=progress,
-        options=cfg.eval.protocol_options(),
+    return run_experiment(
+        cfg, lambda: _load_table(cfg.data, {} if tables is None else tables), progress=progress
     )
 
 
