@@ -94,6 +94,12 @@ class ImageGenerator(ABC):
         self.seed = int(seed)
         self.device = torch.device(device)
         self.step_ = 0
+        self._build()
+
+    def _build(self) -> None:  # noqa: B027 - optional hook
+        """Create the networks and optimizers; runs at the end of ``__init__``, once
+        ``params``, ``image_size``, ``seed`` and ``device`` are set (default: nothing).
+        Subclasses override this instead of repeating the ``__init__`` signature."""
 
     # ----------------------------------------------------------------- hooks
     @abstractmethod

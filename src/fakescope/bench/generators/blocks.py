@@ -8,8 +8,7 @@ generators) a 4x4 feature map, one factor of 2 per *stage*.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -138,15 +137,8 @@ class AdversarialGenerator(ImageGenerator):
     Params = GANParams
     sample_chunk = 256
 
-    def __init__(
-        self,
-        params: GeneratorParams | Mapping[str, Any] | None = None,
-        *,
-        image_size: int,
-        seed: int = 0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(params, image_size=image_size, seed=seed, device=device)
+    def _build(self) -> None:
+        """Build the networks and optimizers (params, image_size, seed and device are set)."""
         assert isinstance(self.params, GANParams)
         self.hp: GANParams = self.params
         self.stages = upsampling_stages(self.image_size, f"{self.name} generator")

@@ -188,15 +188,8 @@ class DDPMGenerator(ImageGenerator):
     Params = DDPMParams
     params: DDPMParams
 
-    def __init__(
-        self,
-        params: GeneratorParams | dict[str, object] | None = None,
-        *,
-        image_size: int,
-        seed: int = 0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(params, image_size=image_size, seed=seed, device=device)
+    def _build(self) -> None:
+        """Build the networks and optimizers (params, image_size, seed and device are set)."""
         p = self.params
         self.patch = p.patch
         if p.base_channels < 3 * p.patch**2:
@@ -204,9 +197,9 @@ class DDPMGenerator(ImageGenerator):
                 f"ddpm's base_channels ({p.base_channels}) must be at least 3 * patch**2 "
                 f"({3 * p.patch**2}) to carry per-pixel noise; raise base_channels or lower patch"
             )
-        check_divisible(image_size, self.patch, "ddpm's patch")
-        mults = p.channel_mults or auto_channel_mults(image_size // self.patch)
-        check_divisible(image_size, self.patch * 2 ** (len(mults) - 1), "ddpm's U-Net")
+        check_divisible(self.image_size, self.patch, "ddpm's patch")
+        mults = p.channel_mults or auto_channel_mults(self.image_size // self.patch)
+        check_divisible(self.image_size, self.patch * 2 ** (len(mults) - 1), "ddpm's U-Net")
         self.schedule = DiffusionSchedule(p.timesteps, p.schedule, p.min_snr_gamma)
         torch.manual_seed(self.seed)
         self.net = PatchUNet(3, self.patch, p.base_channels, tuple(mults), p.attention)

@@ -19,8 +19,7 @@ so the same weights run at any size.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -132,15 +131,8 @@ class Inpaint(ImageGenerator):
     Params: ClassVar[type[GeneratorParams]] = InpaintParams
     params: InpaintParams
 
-    def __init__(
-        self,
-        params: GeneratorParams | Mapping[str, Any] | None = None,
-        *,
-        image_size: int,
-        seed: int = 0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(params, image_size=image_size, seed=seed, device=device)
+    def _build(self) -> None:
+        """Build the networks and optimizers (params, image_size, seed and device are set)."""
         torch.manual_seed(self.seed)
         self.net = InpaintNet(self.params.width).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.params.lr, betas=(0.5, 0.999))

@@ -142,20 +142,15 @@ class LatentDiffusionGenerator(ImageGenerator):
     Params = LatentDiffusionParams
     params: LatentDiffusionParams
 
-    def __init__(
-        self,
-        params: GeneratorParams | dict[str, object] | None = None,
-        *,
-        image_size: int,
-        seed: int = 0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(params, image_size=image_size, seed=seed, device=device)
+    def _build(self) -> None:
+        """Build the networks and optimizers (params, image_size, seed and device are set)."""
         p = self.params
-        check_divisible(image_size, DOWNSAMPLE, "latent_diffusion's autoencoder")
-        self.latent_size = image_size // DOWNSAMPLE
+        check_divisible(self.image_size, DOWNSAMPLE, "latent_diffusion's autoencoder")
+        self.latent_size = self.image_size // DOWNSAMPLE
         mults = p.channel_mults or auto_channel_mults(self.latent_size)
-        check_divisible(image_size, DOWNSAMPLE * 2 ** (len(mults) - 1), "latent_diffusion's U-Net")
+        check_divisible(
+            self.image_size, DOWNSAMPLE * 2 ** (len(mults) - 1), "latent_diffusion's U-Net"
+        )
         #: Steps of phase 1 (autoencoder); the rest train the latent U-Net.
         self.ae_steps = max(1, round(p.ae_fraction * p.steps)) if p.steps else 0
         self.schedule = DiffusionSchedule(p.timesteps, p.schedule, p.min_snr_gamma)

@@ -23,7 +23,6 @@ flow and the logit, and clamps to [0, 1].
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any, cast
 
 import torch
@@ -323,20 +322,13 @@ class RealNVPGenerator(ImageGenerator):
     Params = RealNVPParams
     params: RealNVPParams
 
-    def __init__(
-        self,
-        params: GeneratorParams | Mapping[str, Any] | None = None,
-        *,
-        image_size: int,
-        seed: int = 0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(params, image_size=image_size, seed=seed, device=device)
+    def _build(self) -> None:
+        """Build the networks and optimizers (params, image_size, seed and device are set)."""
         p = self.params
-        if image_size % (2**p.n_scales):
+        if self.image_size % (2**p.n_scales):
             raise ConfigError(
                 f"realnvp with n_scales={p.n_scales} needs an image size divisible by "
-                f"{2**p.n_scales}, got {image_size}; change image_size or n_scales"
+                f"{2**p.n_scales}, got {self.image_size}; change image_size or n_scales"
             )
         torch.manual_seed(self.seed)
         self.flow = MultiScaleFlow(p.n_scales, p.hidden, p.couplings, p.actnorm).to(self.device)

@@ -20,9 +20,6 @@ kind of up-sampling artefact learned super-resolution leaves in the wild.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -94,19 +91,12 @@ class UpsamplerGenerator(ImageGenerator):
     Params = UpsamplerParams
     params: UpsamplerParams
 
-    def __init__(
-        self,
-        params: GeneratorParams | Mapping[str, Any] | None = None,
-        *,
-        image_size: int,
-        seed: int = 0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(params, image_size=image_size, seed=seed, device=device)
+    def _build(self) -> None:
+        """Build the networks and optimizers (params, image_size, seed and device are set)."""
         p = self.params
-        if image_size % p.factor:
+        if self.image_size % p.factor:
             raise ConfigError(
-                f"upsampler factor {p.factor} does not divide image size {image_size}; "
+                f"upsampler factor {p.factor} does not divide image size {self.image_size}; "
                 "choose a factor that divides it"
             )
         torch.manual_seed(self.seed)

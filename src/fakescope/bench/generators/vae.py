@@ -16,9 +16,8 @@ Works at any power-of-two size >= 16.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -76,15 +75,8 @@ class VAE(ImageGenerator):
     Params = VAEParams
     sample_chunk = 256
 
-    def __init__(
-        self,
-        params: GeneratorParams | Mapping[str, Any] | None = None,
-        *,
-        image_size: int,
-        seed: int = 0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(params, image_size=image_size, seed=seed, device=device)
+    def _build(self) -> None:
+        """Build the networks and optimizers (params, image_size, seed and device are set)."""
         assert isinstance(self.params, VAEParams)
         self.hp: VAEParams = self.params
         stages = upsampling_stages(self.image_size, "vae generator")
