@@ -45,13 +45,28 @@ class SplitConfig(Strict):
     seed: int = 0
 
 
+class NormalizeConfig(Strict):
+    """Make every image's file format identical before use (removes format shortcuts).
+
+    ``crop``: centre-crop every image to ``crop`` x ``crop`` pixels (None = keep
+    the size); ``jpeg_quality``: re-encode every image as JPEG at this quality
+    (4:2:0, no metadata; None = lossless PNG). Applied identically to reals and
+    fakes; the files are cached in ``cache`` (None = the user cache folder).
+    """
+
+    crop: int | None = Field(default=None, ge=8)
+    jpeg_quality: int | None = Field(default=None, ge=1, le=100)
+    cache: Path | None = None
+
+
 class DataConfig(Strict):
-    """Where the images are and how to read them."""
+    """Where the images are and how to read them (``normalize``: see :class:`NormalizeConfig`)."""
 
     root: Path | None = None
     layout: str = "auto"
     family_map: Path | None = None
     split: SplitConfig = SplitConfig()
+    normalize: NormalizeConfig | None = None
 
 
 class DetectorSpec(Strict):

@@ -1,0 +1,48 @@
+"""Load the sample table a data config describes: index, normalise, check for shortcuts.
+
+:func:`load_table` is what ``train``, ``eval`` and ``data`` commands call: it
+indexes ``data.root`` with its layout, applies ``data.normalize`` when set
+(:mod:`fakescope.data.normalize`) and, with ``audit=True``, runs a quick
+format audit (:mod:`fakescope.data.audit`) on a sample of the files and
+returns its one-line warning when a source's file format alone separates
+real from fake.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fakescope.config import DataConfig
+from fakescope.data.schema import GENERATOR, LABEL
+from fakescope.errors import ConfigError
+
+#: Files per (generator, label) the quick audit of :func:`load_table` reads at most.
+AUDIT_SAMPLE = 300
+
+
+def index_config(data: DataConfig, *, progress: bool = True) -> pd.DataFrame:
+    """The sample table of ``data`` (indexed, then normalised when ``data.normalize`` is set)."""
+    from fakescope.data.index import index_dataset
+
+    if data.root is None:
+        raise ConfigError("no dataset given; pass --data ROOT or set data.root in the config")
+    table = index_dataset(data.root, data.layout, family_map=data.family_map, split=data.split)
+    if data.normalize is not None:
+        from fakescope.data.normalize import normalize_table
+
+        table = normalize_table(table, data.normalize, progress=progress)
+    return table
+
+
+def quick_audit_warning(table: pd.DataFrame, *, seed: int = 0) -> str | None:
+    """The audit's one-line shortcut warning on a sample of ``table`` (None when all pass)."""
+    from fakescope.data.audit import audit_table, shortcut_warning
+
+    if table[LABEL].nunique() < 2:
+        return None
+    sample = (
+        table.groupby([GENERATOR, LABEL], group_keys=False)
+        .apply(lambda g: g.sample(min(len(g), AUDIT_SAMPLE), random_state=seed))
+        .reset_index(drop=True)
+    )
+    return shortcut_warning(audit_table(sample, seed=seed))

@@ -1,0 +1,52 @@
+"""data.normalize removes the format shortcut and refuses images smaller than the crop."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from fakescope.config import NormalizeConfig
+from fakescope.data.audit import audit_table
+from fakescope.data.index import index_dataset
+from fakescope.data.normalize import SOURCE_PATH, normalize_table
+from fakescope.errors import DataError
+from tests.conftest import write_image
+
+
+def _shortcut_dataset(root: Path, n: int = 16) -> Path:
+    for i in range(n):
+        write_image(root / "gen" / "0_real" / f"r{i}.png", seed=i, size=40, fmt="PNG")
+        write_image(root / "gen" / "1_fake" / f"f{i}.jpg", seed=50 + i, size=32, fmt="JPEG")
+    return root
+
+
+def test_normalize_removes_the_shortcut(tmp_path: Path) -> None:
+    table = index_dataset(_shortcut_dataset(tmp_path / "d"))
+    assert audit_table(table)[0].flagged
+    cfg = NormalizeConfig(crop=24, jpeg_quality=90, cache=tmp_path / "cache")
+    norm = normalize_table(table, cfg, progress=False)
+    assert list(norm[SOURCE_PATH]) == list(table["path"])
+    for p in norm["path"]:
+        with Image.open(p) as img:
+            assert (img.format, img.size) == ("JPEG", (24, 24))
+    assert not audit_table(norm)[0].flagged
+    # cached copies are reused, and readable by others (umask mode, not 0600)
+    again = normalize_table(table, cfg, progress=False)
+    assert list(again["path"]) == list(norm["path"])
+    assert Path(norm["path"].iloc[0]).stat().st_mode & stat.S_IRGRP
+
+
+def test_crop_larger_than_an_image_is_a_one_line_error(tmp_path: Path) -> None:
+    table = index_dataset(_shortcut_dataset(tmp_path / "d", n=4))
+    cfg = NormalizeConfig(crop=36, cache=tmp_path / "cache")
+    with pytest.raises(DataError, match=r"smaller than data.normalize.crop=36"):
+        normalize_table(table, cfg, progress=False)
+
+
+def test_normalize_needs_a_setting(tmp_path: Path) -> None:
+    table = index_dataset(_shortcut_dataset(tmp_path / "d", n=2))
+    with pytest.raises(DataError, match="crop and/or jpeg_quality"):
+        normalize_table(table, NormalizeConfig(), progress=False)
