@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +181,29 @@ def test_missing_and_corrupt_bundles(
     (where / META).write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):
         read_meta(where)
+
+
+def test_bundle_is_readable_by_group_and_others_under_umask_022(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
+    det, _ = fitted
+    old = os.umask(0o022)
+    try:
+        where = det.save(tmp_path / "shared")
+        det.save(tmp_path / "shared")  # a re-save keeps the modes too
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(where.stat().st_mode) == 0o755  # not mkdtemp's 0o700
+    for path in where.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
+    assert [p.name for p in tmp_path.iterdir()] == ["shared"]
+
+
+def test_save_refuses_a_file_at_the_bundle_path(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
+    det, _ = fitted
+    (tmp_path / "model").write_text("mine")
+    with pytest.raises(BundleError, match="is a file"):
+        det.save(tmp_path / "model")
+    assert (tmp_path / "model").read_text() == "mine"

@@ -8,16 +8,14 @@ A bundle holds::
                        bundle format, plus detector-specific metadata
     (extra files)      non-pickle extras a detector writes (e.g. a head as JSON)
 
-Writing goes to a temporary sibling directory renamed into place, so a crash
-never leaves a half-written bundle. Loading refuses pickle-like files.
+Writing goes to a temporary sibling directory renamed into place
+(:func:`fakescope.fileio.atomic_dir`), so a crash never leaves a half-written
+bundle. Loading refuses pickle-like files.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 import fakescope
 from fakescope.errors import BundleError
+from fakescope.fileio import atomic_dir
 
 if TYPE_CHECKING:
     from fakescope.detectors.base import Detector
@@ -39,18 +38,22 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".bin",
 
 
 def save_bundle(detector: Detector, directory: Path) -> Path:
-    """Write ``detector`` to ``directory`` atomically (replacing an older bundle there)."""
+    """Write ``detector`` to ``directory`` atomically (replacing an older bundle there).
+
+    The folder gets the umask's normal modes (``0o777``/``0o666`` less the
+    umask), so a bundle shared with a team can be read by it.
+    """
     classes = detector.check_fitted()
     directory = directory.expanduser().resolve()
+    if directory.exists() and not directory.is_dir():
+        raise BundleError(f"{directory} is a file; a bundle is a folder - choose a folder path")
     if directory.exists() and not (directory / META).exists() and any(directory.iterdir()):
         raise BundleError(
             f"{directory} exists and is not a fakescope bundle; choose an empty or new folder"
         )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
+    with atomic_dir(directory) as tmp:
         config = {"detector": detector.name, "params": detector.params.model_dump(mode="json")}
-        (tmp / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+        (tmp / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         tensors = {k: v.detach().cpu().contiguous() for k, v in detector._tensors().items()}
         save_file(tensors, str(tmp / WEIGHTS))
         meta: dict[str, Any] = {
@@ -62,29 +65,9 @@ def save_bundle(detector: Detector, directory: Path) -> Path:
             "input": detector.input_config.model_dump(mode="json"),
             "embedding_dim": detector.embedding_dim,
         }
-        (tmp / META).write_text(json.dumps(meta, indent=2))
+        (tmp / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         detector._save_extra(tmp)
-        _swap_into_place(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
-
-
-def _swap_into_place(tmp: Path, directory: Path) -> None:
-    """Rename ``tmp`` to ``directory``; an existing bundle is moved aside first, then deleted."""
-    old = None
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-        directory.rename(old)
-    try:
-        tmp.rename(directory)
-    except BaseException:
-        if old is not None:
-            old.rename(directory)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_meta(directory: Path) -> dict[str, Any]:

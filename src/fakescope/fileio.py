@@ -52,7 +52,7 @@ def _umask() -> int:
     umask in ``/proc/self/status``; elsewhere the set-and-restore fallback runs.
     """
     try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+        with Path("/proc/self/status").open(encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
@@ -186,9 +186,10 @@ def atomic_write_json(
 def atomic_dir(target: str | Path, *, fsync: bool = True) -> Iterator[Path]:
     """Yield an empty temp folder beside ``target``; it becomes ``target`` when the block succeeds.
 
-    The caller fills the yielded folder with plain writes (they get the umask's
-    normal modes). On success the folder gets the normal folder mode, its files
-    are fsynced (``fsync``), and it is renamed onto ``target``; a folder already
+    The caller fills the yielded folder with plain writes. On success every
+    folder and file inside gets the umask's normal mode (some writers, e.g.
+    safetensors, create private ``0o600`` files), the files are fsynced
+    (``fsync``), and the folder is renamed onto ``target``; a folder already
     at ``target`` is moved aside first and deleted afterwards, so readers see
     either the old or the new folder, never a mix. On an exception the temp
     folder is deleted and ``target`` is untouched. A *file* at ``target`` is
@@ -201,12 +202,20 @@ def atomic_dir(target: str | Path, *, fsync: bool = True) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        if fsync:
-            for folder, _, files in os.walk(tmp):
-                for name in files:
-                    _fsync_path(Path(folder) / name)
+        file_mode, dir_mode = default_file_mode(), default_dir_mode()
+        for folder, dirs, files in os.walk(tmp):
+            for name in files:
+                path = Path(folder) / name
+                if not path.is_symlink():
+                    path.chmod(file_mode)
+                    if fsync:
+                        _fsync_path(path)
+            for name in dirs:
+                if not (Path(folder) / name).is_symlink():
+                    (Path(folder) / name).chmod(dir_mode)
+            if fsync:
                 _fsync_path(Path(folder))
-        tmp.chmod(default_dir_mode())
+        tmp.chmod(dir_mode)
         _swap_dir(tmp, target)
         if fsync:
             _fsync_path(target.parent)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from fakescope.bench.build import build_benchmark
 from fakescope.bench.manifest import COLUMNS
 from fakescope.data.index import index_dataset
 from fakescope.errors import DataError, FakescopeError
+from fakescope.fileio import default_dir_mode, default_file_mode
 from tests.bench.conftest import benchmark_files
 from tests.bench.tiny_zoo import tiny_preset, tiny_source
 
@@ -138,3 +140,17 @@ def test_quality_step_measures_frechet_distances(built: Path, tmp_path: Path) ->
     assert q["fd"] >= 0 and q["fd_real_vs_real"] >= 0 and q["fd"] != q["fd_real_vs_real"]
     assert json.loads((ws.gen_dir("tiny_sampler") / "quality.json").read_text()) == q
     assert quality_for(ws, frame, "tiny_sampler", tiny_preset(), 0, "cpu", False) is None
+
+
+def test_every_output_file_has_the_umask_mode_and_no_temp_file_is_left(built: Path) -> None:
+    file_mode, dir_mode = default_file_mode(), default_dir_mode()
+    files = [p for p in built.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".jpg" for p in files) and (built / "manifest.parquet") in files
+    assert (built / ".work" / "plan.json") in files and (built / "summary.html") in files
+    wrong = [
+        f"{p.relative_to(built)}: {oct(stat.S_IMODE(p.stat().st_mode))}"
+        for p in [*files, *(d for d in built.rglob("*") if d.is_dir())]
+        if stat.S_IMODE(p.stat().st_mode) != (file_mode if p.is_file() else dir_mode)
+    ]
+    assert not wrong, f"not the umask's normal mode: {wrong}"
+    assert not [p.name for p in files if ".tmp" in p.name]

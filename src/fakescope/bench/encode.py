@@ -33,6 +33,8 @@ import torch
 from PIL import Image, JpegImagePlugin
 from pydantic import BaseModel, ConfigDict
 
+from fakescope.fileio import atomic_path
+
 Tables = tuple[tuple[int, ...], ...]
 
 #: Pillow's ``subsampling`` codes: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0.
@@ -276,12 +278,7 @@ def encode_like(
     if img.mode != spec.mode:
         img = img.convert(spec.mode)
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
+    # No fsync per image: a build writes thousands and can redo an unfinished split.
+    with atomic_path(target, fsync=False) as tmp:
         img.save(tmp, **spec.save_kwargs())
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from fakescope.bench.plan import Plan
 from fakescope.data.schema import REAL, SPLITS
+from fakescope.fileio import atomic_path
 
 MANIFEST = "manifest.parquet"
 LABEL_DIRS = ("0_real", "1_fake")
@@ -84,14 +85,9 @@ def manifest_frame(
 def write_manifest(frame: pd.DataFrame, root: Path) -> Path:
     """Write ``frame`` to ``<root>/manifest.parquet`` atomically; same frame -> same bytes."""
     target = root / MANIFEST
-    tmp = root / f".{MANIFEST}.tmp"
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    try:
+    with atomic_path(target) as tmp:
         pq.write_table(table, tmp)
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target
 
 

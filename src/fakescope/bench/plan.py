@@ -32,6 +32,7 @@ from fakescope.bench.presets import Preset
 from fakescope.bench.source import ImageSource
 from fakescope.data.schema import SPLITS
 from fakescope.errors import DataError
+from fakescope.fileio import atomic_write_text
 
 
 @dataclass
@@ -55,13 +56,7 @@ class Plan:
 
     def save(self, path: Path) -> None:
         """Write the plan as JSON atomically."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            tmp.write_text(json.dumps(asdict(self), sort_keys=True))
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(asdict(self), sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> Plan:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import functools
 import io
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +37,7 @@ from PIL import Image
 from fakescope.data.loader import run_batches
 from fakescope.data.transforms import eval_transform
 from fakescope.errors import DataError
+from fakescope.fileio import atomic_write_bytes
 from fakescope.models import Backbone, create_backbone
 from fakescope.progress import progress_bar
 
@@ -358,14 +357,4 @@ def sample_grid(
 ) -> Path:
     """Write :func:`grid_image` to ``path`` as PNG, atomically (temp file + rename); returns the path."""
     data = grid_png_bytes(images, nrow=nrow, upscale_to=upscale_to, padding=padding)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_bytes(path, data)

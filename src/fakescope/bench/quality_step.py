@@ -18,6 +18,7 @@ from PIL import Image
 from fakescope.bench.plan import derive_seed
 from fakescope.bench.presets import Preset
 from fakescope.bench.workspace import Workspace, read_json, write_json
+from fakescope.fileio import atomic_write_bytes
 
 GRIDS = "grids"
 
@@ -99,9 +100,6 @@ def grids_for(
         if not paths:
             continue
         data = grid_png_bytes(_open(paths), nrow=8, upscale_to=upscale)
-        target = folder / f"{key}.png"
-        tmp = folder / f".{key}.png.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        atomic_write_bytes(folder / f"{key}.png", data, fsync=False)
         out[key] = data
     return out

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fakescope.fileio import atomic_write_text
+
 SUMMARY = "summary.html"
 
 _STYLE = """
@@ -100,12 +102,4 @@ def render_summary(info: Mapping[str, Any], grids: Mapping[str, bytes]) -> str:
 
 def write_summary(root: Path, info: Mapping[str, Any], grids: Mapping[str, bytes]) -> Path:
     """Write ``<root>/summary.html`` atomically; returns its path."""
-    target = root / SUMMARY
-    tmp = root / f".{SUMMARY}.tmp"
-    try:
-        tmp.write_text(render_summary(info, grids), encoding="utf-8")
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(root / SUMMARY, render_summary(info, grids))

@@ -20,20 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from fakescope.errors import FakescopeError
+from fakescope.fileio import atomic_write_json
 
 WORK = ".work"
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (sorted keys, so the same object -> same bytes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_json(path, obj, sort_keys=True)
 
 
 def read_json(path: Path) -> Any:

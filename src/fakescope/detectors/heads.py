@@ -28,8 +28,6 @@ raising :class:`~fakescope.errors.BundleError`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from fakescope.errors import BundleError, ConfigError, DataError
+from fakescope.fileio import atomic_path
 from fakescope.registry import Registry
 
 
@@ -265,15 +264,8 @@ def save_head(head: Pipeline, path: Path) -> Path:
     import skops.io as sio
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sio.dump(head, tmp)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

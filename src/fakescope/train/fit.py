@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from fakescope.data.loader import default_workers
 from fakescope.errors import ConfigError, FakescopeError
+from fakescope.fileio import atomic_write_json
 from fakescope.train.dataset import EpochShuffleSampler, collate_ok
 from fakescope.train.devices import accelerator_for, torch_device
 
@@ -115,10 +116,7 @@ def check_run_info(ckpt_dir: Path, info: dict[str, Any]) -> None:
                 "use another workdir or delete that folder"
             )
         return
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
-    tmp.replace(path)
+    atomic_write_json(path, info, sort_keys=True)
 
 
 class _RunRecorder(Callback):

@@ -33,6 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from fakescope.fileio import atomic_path
 from fakescope.registry import Registry
 
 Kind = Literal["sampler", "manipulation"]
@@ -179,10 +180,9 @@ class ImageGenerator(ABC):
                     tensors[key] = tensor.detach().cpu().contiguous().clone()
             opt_meta[name] = {"param_groups": state["param_groups"]}
         # One file, one atomic rename: weights, optimizer state and step never disagree.
-        tmp = workdir / "checkpoint.safetensors.tmp"
         meta = {"step": str(self.step_), "optimizers": json.dumps(opt_meta)}
-        save_file(tensors, str(tmp), metadata=meta)
-        tmp.replace(workdir / CHECKPOINT)
+        with atomic_path(workdir / CHECKPOINT) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
 
     def load_checkpoint(self, workdir: Path) -> bool:
         """Restore the last checkpoint in ``workdir`` if there is one; True when restored."""
