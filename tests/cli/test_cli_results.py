@@ -38,7 +38,13 @@ def test_results_run_then_page(runner: CliRunner, dataset: Path, tmp_path: Path)
     assert "[3/3] bad x all: FAILED" in res.stdout and "'nope'" in res.stdout
     assert (out / "good" / "cross-generator" / "report.json").is_file()
     info = json.loads((out / "good" / "all" / "run.json").read_text())
-    assert info["command"].startswith(f"fakescope results run {plan} --data {dataset}")
+    # paths outside the repository are recorded portably (.../NAME), never as temp paths
+    assert info["command"].startswith(
+        f"fakescope results run .../plan.yaml --data .../{dataset.name}"
+    )
+    assert (
+        str(tmp_path) not in json.dumps(info["command"]) and info["data"] == f".../{dataset.name}"
+    )
     text = page.read_text()
     assert "# CLI plan" in text and "two toy generators" in text
     assert "## Protocol `cross-generator`" in text and "| good (diffusion) |" in text
@@ -52,7 +58,8 @@ def test_results_run_then_page(runner: CliRunner, dataset: Path, tmp_path: Path)
     res = runner.invoke(app, ["results", "page", str(out), "--out", str(page2)])
     assert res.exit_code == 0, res.output
     text2 = page2.read_text()
-    assert f"by `fakescope results page {out} --out {page2}`" in text2
+    assert "by**: `fakescope results page .../runs --out .../page2.md`" in text2
+    assert str(tmp_path) not in text2
     assert "# CLI plan" in text2  # the plan saved with the runs lists the failed run too
     assert "| bad | all | failed |" in text2
 

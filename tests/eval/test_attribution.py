@@ -38,7 +38,7 @@ def test_metrics_by_hand() -> None:
     assert r.balanced_accuracy == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
     assert r.binary_accuracy == pytest.approx(5 / 6)  # only real -> a is a binary mistake
     np.testing.assert_allclose(
-        r.confusion().to_numpy(), [[2 / 3, 1 / 3, 0], [0, 0.5, 0.5], [0, 0, 1]]
+        r.confusion().to_numpy(), np.array([[2 / 3, 1 / 3, 0], [0, 0.5, 0.5], [0, 0, 1]])
     )
     assert r.n == 6
 
@@ -96,6 +96,8 @@ def test_evaluate_attribution_of_a_hierarchy(tree: HierarchyDetector, table: pd.
     level1 = results["level1"]
     assert level1.n == len(test) and level1.n_unseen == 0  # the unseen fake is still real/fake
     assert level1.accuracy == pytest.approx(np.mean(route["is_fake"].to_numpy() == test["label"]))
+    verdict = tree.predict(test["path"].tolist()).p_fake >= tree.threshold_
+    np.testing.assert_array_equal(route["is_fake"].to_numpy(dtype=bool), verdict)  # one rule
     assert results["level2"].classes == ["diffusion", "gan"] and results["level2"].n == 3
     assert results["level3:gan"].classes == ["g_a", "g_b"] and results["level3:gan"].n == 2
 
@@ -134,14 +136,17 @@ def test_attribution_protocol(table: pd.DataFrame, tmp_path: Path) -> None:
         lambda: HierarchyDetector({"node": PROBE, "num_workers": 0}),
         workdir=tmp_path,
     )
-    attribution = report.meta["attribution"]
+    section = report.section("attribution")
+    assert section is not None and "attribution" not in report.meta
+    attribution = section.payload()
     assert set(attribution) == {"end_to_end", "level1", "level2", "level3:gan"}
+    assert set(json.loads(report.to_json())["attribution"]) == set(attribution)
     assert report.meta["protocol"] == "attribution"
     assert {"g_a", "g_b", "d_a", "new_gan"} <= set(report.to_frame()[GENERATOR])  # binary report
     for text in (report.to_markdown(), Report.from_json(report.to_json()).to_markdown()):
         assert "## Attribution (multi-class" in text
         assert "| end_to_end |" in text and "| level3:gan |" in text
-        assert "## Attribution confusion, end to end" in text
+        assert "### Attribution confusion, end to end" in text
         assert '"end_to_end"' not in text  # not dumped as a meta line
     page = report.to_html()
     assert "Attribution confusion" in page and "<td>level2</td>" in page

@@ -30,7 +30,8 @@ from fakescope.eval.metrics import (
     VALUE,
     group_metrics,
 )
-from fakescope.eval.report import P_FAKE, Report, atomic_write
+from fakescope.eval.report import P_FAKE, Report
+from fakescope.eval.sections import SECTIONS, RawSection, TableSection
 
 
 def _report(sources: tuple[str, ...] = ("a", "b"), degraded: bool = True) -> Report:
@@ -147,19 +148,57 @@ def test_write_files(tmp_path: Path) -> None:
     ]
 
 
-def test_atomic_write_keeps_old_file_on_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    target = atomic_write(tmp_path / "r.json", "old")
+def test_write_keeps_old_files_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Report files go through fakescope.fileio: a failed rename leaves the old file, no temp."""
+    out = tmp_path / "out"
+    old = _report().write(out, html_report=False)["json"].read_text()
 
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, "new")
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+        _report(("c",)).write(out, html_report=False)
+    assert (out / "report.json").read_text() == old
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md", "scores.csv"]
+
+
+def _section(key: str = "toy", value: float = 0.25) -> TableSection:
+    frame = pd.DataFrame({"name": ["x|y"], "score": [value]})
+    return TableSection(key, f"Toy {key}", {"score": value}, [("Toy table", frame)], note="a note")
+
+
+def test_sections_render_everywhere_and_round_trip() -> None:
+    report = _report(("a",))
+    report.add_section(_section())
+    md = report.to_markdown()
+    assert "## Toy toy" in md and "a note" in md and "| x\\|y | 0.250 |" in md
+    assert md.index("## Toy toy") < md.index("## Definitions")
+    assert "<h2>Toy toy</h2>" in report.to_html() and "<td>x|y</td>" in report.to_html()
+    raw = json.loads(report.to_json())
+    assert raw["toy"] == {"score": 0.25} and raw["format"] == 2 and "toy" not in raw["meta"]
+    back = Report.from_json(report.to_json())  # no loader registered: kept as raw JSON
+    assert isinstance(back.sections[0], RawSection) and back.sections[0].payload() == raw["toy"]
+    assert '"score": 0.25' in back.to_markdown()
+    SECTIONS.register("toy")(lambda payload: _section(value=payload["score"]))
+    try:
+        loaded = Report.from_json(report.to_json()).section("toy")
+        assert isinstance(loaded, TableSection) and loaded.markdown() == _section().markdown()
+    finally:
+        SECTIONS.unregister("toy")
+
+
+def test_section_keys_are_unique_and_not_reserved() -> None:
+    report = _report(("a",))
+    report.add_section(_section())
+    with pytest.raises(DataError, match=r"\['toy'\] are duplicated or reserved"):
+        report.add_section(_section())
+    with pytest.raises(DataError, match="reserved"):
+        report.add_section(_section("meta"))
+    both = Report.concat(
+        [_report(("a",)), Report(_report(("b",)).metrics, sections=[_section("o")])]
+    )
+    assert [s.key for s in both.sections] == ["o"]
 
 
 def test_missing_columns_are_rejected() -> None:

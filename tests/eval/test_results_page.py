@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from fakescope.eval.attribution import attribution_metrics
+from fakescope.eval.attribution import attribution_metrics, attribution_section
 from fakescope.eval.metrics import (
     ACC_AT_VAL,
     AP,
@@ -32,10 +32,16 @@ from fakescope.eval.results_page import (
     write_page,
 )
 
-MACHINE = {"cpus": 4, "torch": "9.9.9", "python": "3.11.0", "platform": "TestOS", "cuda": None}
+#: As an old run.json wrote it: with a kernel string the page must not show.
+MACHINE = {"cpus": 4, "torch": "9.9.9", "python": "3.11.0", "platform": "TestOS-6.1", "cuda": None}
 
 
-def report(rows: list[tuple[str, str, float, float]], meta: dict[str, Any], **tiers: Any) -> Report:
+def report(
+    rows: list[tuple[str, str, float, float]],
+    meta: dict[str, Any],
+    attribution: dict[str, Any] | None = None,
+    **tiers: Any,
+) -> Report:
     """Clean rows ``(train, generator, roc_auc, ap)`` (acc at val = ap - 0.1) plus tier rows."""
     records = []
     for train, gen, auc, ap in rows:
@@ -47,7 +53,9 @@ def report(rows: list[tuple[str, str, float, float]], meta: dict[str, Any], **ti
         row = {c: math.nan for c in METRIC_COLUMNS}
         row.update({TRAIN: rows[0][0], TIER: tier, VALUE: value, GENERATOR: OVERALL, AUC: auc})
         records.append(row)
-    return Report(pd.DataFrame(records, columns=[*KEY_COLUMNS, *METRIC_COLUMNS]), meta)
+    frame = pd.DataFrame(records, columns=[*KEY_COLUMNS, *METRIC_COLUMNS])
+    sections = [attribution_section(attribution)] if attribution is not None else []
+    return Report(frame, meta, sections=sections)
 
 
 def save(out: Path, recipe: str, protocol: str, rep: Report | None, **info: Any) -> None:
@@ -85,10 +93,10 @@ def attribution_meta(levels: bool) -> dict[str, Any]:
     pred = ["real"] * 8 + ["a", "b"] + ["a"] * 5 + ["b"] * 5 + ["real"] * 2 + ["b"] * 8
     out = {"end_to_end": attribution_metrics(true, pred, ["real", "a", "b"]).to_dict()}
     if levels:
-        out["level1"] = attribution_metrics(["real", "fake"] * 5, ["real"] * 10, ["real", "fake"])
-        out["level1"] = out["level1"].to_dict()  # accuracy 0.5
+        level1 = attribution_metrics(["real", "fake"] * 5, ["real"] * 10, ["real", "fake"])
+        out["level1"] = level1.to_dict()  # accuracy 0.5
         out["level2"] = {**out["end_to_end"], "accuracy": 0.8125}
-    return {"attribution": out}
+    return out
 
 
 def build(out: Path) -> None:
@@ -97,8 +105,8 @@ def build(out: Path) -> None:
     save(out, "alpha", "single-source", report([*rows, ("gan", OVERALL, 0.8, 0.71)], seen))
     save(out, "gamma", "single-source", None, status="failed", error="ValueError: boom")
     attr = [("(all)", "a", 0.9, 0.9), ("(all)", "b", 0.8, 0.8)]
-    save(out, "hier", "attribution", report(attr, attribution_meta(True), jpeg=(75.0, 0.555)))
-    save(out, "flat", "attribution", report(attr, attribution_meta(False)), seconds=3.5)
+    save(out, "hier", "attribution", report(attr, {}, attribution_meta(True), jpeg=(75.0, 0.555)))
+    save(out, "flat", "attribution", report(attr, {}, attribution_meta(False)), seconds=3.5)
 
 
 def test_page_tables_hold_exactly_the_report_numbers(tmp_path: Path) -> None:
@@ -133,9 +141,11 @@ def test_page_header_states_commands_benchmark_date_machine(tmp_path: Path) -> N
     build(tmp_path)
     text = render_page(collect_runs(tmp_path, plan()), plan=plan(), command="cmd X")
     assert text.startswith("# My results\n")
-    assert "by `cmd X`" in text and "`fakescope results run plan.yaml`" in text
-    assert "a tiny hand-made benchmark" in text and "`/bench/mini`" in text
-    assert "4 CPUs, torch 9.9.9" in text and "2025-01-02T03:04:05+00:00" in text
+    assert "by**: `cmd X`" in text and "`fakescope results run plan.yaml`" in text
+    assert "a tiny hand-made benchmark" in text and "- **Data**: `.../mini`" in text
+    assert "- **Versions**: fakescope 0.1, torch 9.9.9, Python 3.11.0" in text
+    assert "- **Hardware**: 4 CPUs, no GPU" in text and "2025-01-02T03:04:05+00:00" in text
+    assert "TestOS" not in text  # no kernel / platform string
     assert "5 planned/found: 3 finished, 1 failed, 0 unfinished, 1 missing" in text
 
 
@@ -164,3 +174,32 @@ def test_unreadable_report_counts_as_failed(tmp_path: Path) -> None:
     (d / "report.json").write_text("{broken")
     (record,) = collect_runs(tmp_path, None)
     assert record.status == "failed" and "unreadable report.json" in record.error
+
+
+def test_page_records_portable_paths_only(tmp_path: Path) -> None:
+    """Absolute paths outside the repository (temp folders) never reach the page."""
+    runs = tmp_path / "runs"
+    typed = f"fakescope results run {tmp_path}/plan.yaml --data {tmp_path}/bench/mini --out={runs}"
+    rep = report([("gan", OVERALL, 0.8, 0.7)], {})
+    save(runs, "alpha", "single-source", rep, command=typed, data=str(tmp_path / "bench" / "mini"))
+    save(runs, "beta", "single-source", rep, overrides={"data.root": str(tmp_path / "b2")})
+    here = Path.cwd() / "bench" / "mini"
+    page_cmd = f"fakescope results page {runs} --out {here.parent / 'results.md'}"
+    text = render_page(collect_runs(runs, plan()), plan=plan(), command=page_cmd)
+    assert str(tmp_path) not in text and "/tmp" not in text
+    assert "`fakescope results run .../plan.yaml --data .../mini --out=.../runs`" in text
+    assert "- **Data**: `.../mini`" in text and "- **Data**: `.../b2`" in text
+    assert "`fakescope results page .../runs --out bench/results.md`" in text  # in cwd: relative
+    assert str(Path.cwd()) not in text
+
+
+def test_page_reads_a_format_1_report_with_attribution_in_meta(tmp_path: Path) -> None:
+    """report.json files written before sections existed keep their attribution table."""
+    rep = report([("(all)", "a", 0.9, 0.9)], {})
+    raw = json.loads(rep.to_json())
+    raw["format"], raw["meta"]["attribution"] = 1, attribution_meta(True)
+    d = tmp_path / "hier" / "attribution"
+    d.mkdir(parents=True)
+    (d / "report.json").write_text(json.dumps(raw))
+    text = render_page(collect_runs(tmp_path, None), plan=None, command="c")
+    assert "| hier | attribution | 0.700 | 0.700 | 0.867 | 3 | 30 | 0.500 | 0.812 |" in text

@@ -50,8 +50,8 @@ def run(
 ) -> None:
     """Run every recipe x protocol of PLAN (finished runs are skipped); exit 1 if any run failed."""
     with cli_errors():
-        from fakescope.eval.results import FAILED, RUN_FILE, load_plan, run_plan, write_page
-        from fakescope.eval.results_page import read_run
+        from fakescope.eval.results import FAILED, RUN_FILE, load_plan, run_plan
+        from fakescope.eval.results_page import read_run, write_page
 
         names = [n.strip() for n in only.split(",") if n.strip()] if only else None
         args: list[object] = [plan, "--data", data, "--out", out_dir]
@@ -87,7 +87,8 @@ def page_cmd(
     """Write the results page from the report.json files under RUNS (numbers are never typed)."""
     with cli_errors():
         from fakescope.errors import DataError
-        from fakescope.eval.results import load_plan, read_plan_copy, write_page
+        from fakescope.eval.results import load_plan, read_plan_copy
+        from fakescope.eval.results_page import write_page
 
         if not runs.is_dir():
             raise DataError(f"{runs} is not a folder; pass the --out folder of 'results run'")

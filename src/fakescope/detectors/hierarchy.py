@@ -19,7 +19,14 @@ probabilities [N, 1 + G]: P(real) = P1(real), P(g) = P1(fake) x P2(fam(g)) x
 P3(g | fam(g)); rows sum to 1 and P(fake) = 1 - P(real) is exactly level 1's
 P(fake) in [0, 1] (higher = more likely fake), so thresholds, evaluation and
 scan work unchanged. ``threshold_`` is level 1's (chosen on every val row).
-:meth:`HierarchyDetector.route` gives the greedy argmax path of the paper.
+
+Routing (the one rule of :class:`~fakescope.detectors.base.Prediction`): a file
+is "real" when P(fake) < ``threshold_``, else the greedy route below "fake" -
+the most probable family, then the most probable generator in it (the paper's
+argmax path). That can differ from the generator with the highest *path*
+probability; ``predict(...).predicted_class``, ``scan``'s ``class`` column,
+:meth:`HierarchyDetector.route` and ``eval --protocol attribution`` all use the
+greedy route, so they agree with each other and with the verdict.
 
 Bundle: one directory; each node is a nested bundle under ``nodes/<node>/``
 and ``hierarchy.json`` holds the family map and node names
@@ -254,18 +261,40 @@ class HierarchyDetector(Detector):
         *,
         image_fn: Callable[[Image.Image], Image.Image] | None = None,
         progress: str | None = None,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
     ) -> TreeProba:
-        """Per-level probabilities for image files; every node decodes and preprocesses its own way."""
+        """Per-level probabilities for image files; every node decodes and preprocesses its own way.
+
+        ``batch_size`` / ``num_workers``: for every node, this call only (default: each node's own).
+        """
         return self._tree(
             lambda key, node: node.predict(
-                paths, image_fn=image_fn, progress=f"{progress} [{key}]" if progress else None
+                paths,
+                image_fn=image_fn,
+                progress=f"{progress} [{key}]" if progress else None,
+                batch_size=batch_size,
+                num_workers=num_workers,
             )
         )
 
     def combine(self, tree: TreeProba) -> Prediction:
-        """Path probabilities [N, 1 + G] over ``classes_`` (see the module docstring)."""
+        """Path probabilities [N, 1 + G] over ``classes_`` plus the greedy fake route and levels.
+
+        The :class:`~fakescope.detectors.base.Prediction` carries ``threshold_``,
+        ``fake_route`` = :meth:`TreeProba.fake_route` (so its ``predicted_class``
+        is the greedy route, "real" below the threshold) and ``levels`` =
+        :meth:`TreeProba.levels` (level 2 / level 3 for per-level attribution scores).
+        """
         classes = self.check_fitted()
-        return Prediction(tree.path_proba(classes), list(tree.errors), list(classes))
+        return Prediction(
+            tree.path_proba(classes),
+            list(tree.errors),
+            list(classes),
+            threshold=self.threshold_,
+            fake_route=tree.fake_route(classes),
+            levels=tree.levels(),
+        )
 
     def route(
         self,
@@ -274,14 +303,15 @@ class HierarchyDetector(Detector):
         image_fn: Callable[[Image.Image], Image.Image] | None = None,
         progress: str | None = None,
     ) -> pd.DataFrame:
-        """The paper's greedy routing, one row per file: ``path`` + :data:`~fakescope.detectors.hierarchy_tree.ROUTE_COLUMNS`.
+        """The greedy routing, one row per file: ``path`` + :data:`~fakescope.detectors.hierarchy_tree.ROUTE_COLUMNS`.
 
-        ``is_fake`` is level 1's argmax, ``family``/``generator`` the argmax branch
+        ``is_fake`` is ``p_fake >= threshold_`` (the verdict), ``family``/``generator`` the argmax branch
         below "fake" (also given for files routed to real), ``predicted`` the end
         of the path ("real" or a generator), ``path_proba`` its probability
         (P(real), or P(fake) x p_family x p_generator); see :meth:`TreeProba.route`.
         """
-        out = self.tree_proba(paths, image_fn=image_fn, progress=progress).route()
+        tree = self.tree_proba(paths, image_fn=image_fn, progress=progress)
+        out = tree.route(self.threshold_)
         out.insert(0, "path", [str(p) for p in paths])
         return out
 
@@ -291,9 +321,18 @@ class HierarchyDetector(Detector):
         *,
         image_fn: Callable[[Image.Image], Image.Image] | None = None,
         progress: str | None = None,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
     ) -> Prediction:
         """Path probabilities [N, 1 + G]; ``image_fn`` (a degradation) reaches every node."""
-        return self.combine(self.tree_proba(paths, image_fn=image_fn, progress=progress))
+        tree = self.tree_proba(
+            paths,
+            image_fn=image_fn,
+            progress=progress,
+            batch_size=batch_size,
+            num_workers=num_workers,
+        )
+        return self.combine(tree)
 
     def predict_images(self, images: Sequence[Image.Image]) -> Prediction:
         """Path probabilities [N, 1 + G] for in-memory images (each node preprocesses its own way)."""

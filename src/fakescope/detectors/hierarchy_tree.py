@@ -24,7 +24,7 @@ import torch
 
 from fakescope.data.schema import FAMILY, GENERATOR, REAL, UNKNOWN_FAMILY
 from fakescope.data.transforms import InputConfig
-from fakescope.detectors.base import Prediction
+from fakescope.detectors.base import LevelPrediction, Prediction
 from fakescope.errors import ConfigError, DataError
 
 #: Columns of :meth:`TreeProba.route` (after ``path``, which ``HierarchyDetector.route`` adds).
@@ -170,18 +170,9 @@ class TreeProba:
                 proba[:, column[gen]] = p_fake * self.p_family[:, fi] * self.p_generator[fam][:, gi]
         return proba
 
-    def route(self) -> pd.DataFrame:
-        """The greedy argmax path per file, columns :data:`ROUTE_COLUMNS`.
-
-        ``is_fake``: level 1's argmax; ``family``/``generator`` (and their
-        probabilities): the argmax branch below "fake", given for every decodable
-        file (also those routed to real); ``predicted``: the path's end ("real" or a
-        generator); ``path_proba``: its probability. Failed files: missing values
-        (``is_fake`` NA, names missing, probabilities NaN).
-        """
+    def _greedy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Greedy branch below "fake" per row: family index [N], generator names [N], their probabilities."""
         n = len(self.p_real)
-        ok = ~np.isnan(self.p_real)
-        p_fake = self.p_fake.astype(np.float64)
         fam_idx = np.argmax(np.nan_to_num(self.p_family, nan=-1.0), axis=1)
         p_family = self.p_family[np.arange(n), fam_idx]
         generator = np.full(n, None, dtype=object)
@@ -191,7 +182,43 @@ class TreeProba:
             gen_idx = np.argmax(np.nan_to_num(self.p_generator[fam][rows], nan=-1.0), axis=1)
             generator[rows] = np.asarray(self.generators[fam], dtype=object)[gen_idx]
             p_generator[rows] = self.p_generator[fam][rows, gen_idx]
-        is_fake = ok & (p_fake > self.p_real)
+        return fam_idx, generator, p_family, p_generator
+
+    def fake_route(self, classes: list[str]) -> np.ndarray:
+        """[N] column of ``classes`` holding the greedy generator (most probable family, then
+        most probable generator in it); the fake class of :class:`Prediction`'s routing rule."""
+        column = {c: i for i, c in enumerate(classes)}
+        _, generator, _, _ = self._greedy()
+        return np.array([column.get(str(g), 1) for g in generator], dtype=np.int64)
+
+    def levels(self) -> dict[str, LevelPrediction]:
+        """Per-level predictions below real/fake: ``level2`` (family; with >= 2 families) and
+        ``level3:<family>`` (generator within that family; families with >= 2 generators)."""
+        out: dict[str, LevelPrediction] = {}
+        if len(self.families) >= 2:
+            truth = {g: fam for fam, gens in self.generators.items() for g in gens}
+            out["level2"] = LevelPrediction(list(self.families), self.p_family, truth)
+        for fam, gens in self.generators.items():
+            if len(gens) >= 2:
+                out[f"level3:{fam}"] = LevelPrediction(
+                    list(gens), self.p_generator[fam], {g: g for g in gens}
+                )
+        return out
+
+    def route(self, threshold: float = 0.5) -> pd.DataFrame:
+        """The greedy path per file under :class:`Prediction`'s routing rule, columns :data:`ROUTE_COLUMNS`.
+
+        ``is_fake``: ``p_fake >= threshold`` (the detector passes its ``threshold_``);
+        ``family``/``generator`` (and their probabilities): the argmax branch below
+        "fake", given for every decodable file (also those routed to real);
+        ``predicted``: the path's end ("real" or a generator); ``path_proba``: its
+        probability. Failed files: missing values (``is_fake`` NA, names missing,
+        probabilities NaN).
+        """
+        ok = ~np.isnan(self.p_real)
+        p_fake = self.p_fake.astype(np.float64)
+        fam_idx, generator, p_family, p_generator = self._greedy()
+        is_fake = ok & (np.nan_to_num(p_fake, nan=-1.0) >= threshold)
         family = np.asarray(self.families, dtype=object)[fam_idx]
         predicted = np.where(is_fake, generator, REAL).astype(object)
         for column in (family, generator, predicted):

@@ -7,19 +7,23 @@ vs any fake; NaN when "real" is not a class) and the confusion matrix (rows =
 true, columns = predicted; :meth:`AttributionResult.confusion` row-normalises).
 
 :func:`evaluate_attribution` runs a trained detector on test rows:
-``end_to_end`` compares its predicted class (the argmax of ``predict``; the
-greedy route for a :class:`~fakescope.detectors.hierarchy.HierarchyDetector`)
-with the true class of the detector's target (real + one per generator for a
-hierarchy). A hierarchy also gets ``level1`` (real/fake, every row),
-``level2`` (family, fake rows; when it has >= 2 families) and
-``level3:<family>`` (generator among that family's fakes given the true
-family; families with >= 2 generators). Files that failed to decode are left
-out and counted (``n_errors``); rows whose true class the detector does not
-know (a generator unseen in training) are left out and counted (``n_unseen``).
+``end_to_end`` compares its decided class (``Prediction.predicted_class``: the
+routing rule of :class:`~fakescope.detectors.base.Prediction` - "real" below
+the detector's validation threshold, else its routed fake class; the same
+class ``scan`` writes) with the true class of the detector's target. It never
+asks what kind of detector it has: when the prediction carries per-level
+results (``Prediction.levels``, e.g. the hierarchy's ``level2`` family and
+``level3:<family>`` generator-within-family), it also scores ``level1`` (the
+real/fake verdict, every decoded row) and each level on the rows whose true
+class the level judges (fakes of known generators; a generator level given
+the true family). Files that failed to decode are left out and counted
+(``n_errors``); rows whose true class the detector does not know (a generator
+unseen in training) are left out and counted (``n_unseen``).
 
 The ``attribution`` protocol trains one detector on train (threshold on val),
 returns the binary :class:`~fakescope.eval.report.Report` of ``evaluate_detector``
-on test and adds ``meta["attribution"] = {name: AttributionResult.to_dict()}``.
+on test and adds the ``attribution`` section (:func:`attribution_section`;
+``report.json`` key ``attribution`` = ``{name: AttributionResult.to_dict()}``).
 """
 
 from __future__ import annotations
@@ -34,10 +38,8 @@ import numpy as np
 import pandas as pd
 
 from fakescope.config import RobustnessConfig
-from fakescope.data.schema import FAKE, GENERATOR, LABEL, PATH, REAL, encode_targets, validate_table
-from fakescope.detectors.base import Detector
-from fakescope.detectors.hierarchy import HierarchyDetector
-from fakescope.detectors.hierarchy_tree import TreeProba
+from fakescope.data.schema import FAKE, LABEL, PATH, REAL, encode_targets, validate_table
+from fakescope.detectors.base import Detector, Prediction
 from fakescope.errors import ConfigError, DataError
 from fakescope.eval.metrics import OVERALL
 from fakescope.eval.protocols import (
@@ -47,11 +49,16 @@ from fakescope.eval.protocols import (
     split_table,
     train_and_evaluate,
 )
-from fakescope.eval.report import ATTRIBUTION, Report
+from fakescope.eval.report import Report
 from fakescope.eval.robustness import tiers_from_config
+from fakescope.eval.sections import SECTIONS, TableSection
 
 #: Key of the end-to-end result in :func:`evaluate_attribution`'s output.
 END_TO_END = "end_to_end"
+#: Key of the real/fake level (reported when the prediction has levels).
+LEVEL1 = "level1"
+#: Key of the attribution section in reports (and in report.json).
+ATTRIBUTION = "attribution"
 
 
 def _nan(value: float | None) -> float:
@@ -203,49 +210,33 @@ def evaluate_attribution(
         raise DataError(
             "nothing to evaluate: the test table is empty; check the data root and split"
         )
-    paths = test[PATH].tolist()
-    desc = "attribution" if progress else None
-    if not isinstance(detector, HierarchyDetector):
-        pred = detector.predict(paths, progress=desc)
-        ok = np.array([e == "" for e in pred.errors]) & ~np.isnan(pred.proba).any(axis=1)
-        predicted = np.asarray(pred.predicted_class, dtype=object)
-        true = _true_names(test, detector.params.target)
-        return {END_TO_END: _score(true, predicted, ok, classes)}
-    return _hierarchy_results(detector, test, detector.tree_proba(paths, progress=desc))
+    pred = detector.predict(test[PATH].tolist(), progress="attribution" if progress else None)
+    ok = np.array([e == "" for e in pred.errors], dtype=bool) & ~pred.failed
+    true = _true_names(test, detector.params.target)
+    predicted = np.asarray(pred.predicted_class, dtype=object)
+    out = {END_TO_END: _score(true, predicted, ok, classes)}
+    if pred.levels:
+        out.update(_level_results(pred, test, true, ok))
+    return out
 
 
-def _argmax_names(proba: np.ndarray, names: list[str]) -> np.ndarray:
-    """Argmax class name per row of ``proba`` [N, len(names)] (NaN rows -> the first name)."""
-    return np.asarray(names, dtype=object)[np.argmax(np.nan_to_num(proba, nan=-1.0), axis=1)]
-
-
-def _hierarchy_results(
-    detector: HierarchyDetector, test: pd.DataFrame, tree: TreeProba
+def _level_results(
+    pred: Prediction, test: pd.DataFrame, true: np.ndarray, ok: np.ndarray
 ) -> dict[str, AttributionResult]:
-    """End-to-end (greedy route) and per-level results of a hierarchy on ``test``."""
-    route = tree.route()
-    ok = ~np.isnan(tree.p_real)
-    true = _true_names(test, "generator")
-    out = {END_TO_END: _score(true, route["predicted"].to_numpy(), ok, detector.check_fitted())}
+    """``level1`` (the verdict, every decoded row) and one result per ``pred.levels`` entry."""
     is_fake = test[LABEL].to_numpy() == 1
-    level1 = np.where(route["is_fake"].fillna(False).to_numpy(dtype=bool), FAKE, REAL)
-    out["level1"] = _score(np.where(is_fake, FAKE, REAL), level1, ok, [REAL, FAKE])
-    gens = test[GENERATOR].to_numpy(dtype=object)
-    known = is_fake & np.isin(gens.astype(str), list(detector.family_map_))
-    true_family = np.array([detector.family_map_.get(str(g), "") for g in gens], dtype=object)
-    if len(tree.families) >= 2:
-        pred_family = _argmax_names(tree.p_family, tree.families)
-        out["level2"] = _score(true_family[known], pred_family[known], ok[known], tree.families)
-    for fam, members in tree.generators.items():
-        if fam in detector.level3_:
-            rows = known & (true_family == fam)
-            pred_gen = _argmax_names(tree.p_generator[fam], members)
-            out[f"level3:{fam}"] = _score(gens[rows], pred_gen[rows], ok[rows], members)
+    verdict = np.asarray([v or REAL for v in pred.verdict()], dtype=object)
+    out = {LEVEL1: _score(np.where(is_fake, FAKE, REAL), verdict, ok, [REAL, FAKE])}
+    for name, level in pred.levels.items():
+        level_true = np.array([level.truth.get(str(t)) for t in true], dtype=object)
+        rows = np.array([t is not None for t in level_true], dtype=bool)
+        level_pred = np.asarray([p or level.classes[0] for p in level.predicted], dtype=object)
+        out[name] = _score(level_true[rows], level_pred[rows], ok[rows], level.classes)
     return out
 
 
 def attribution_tables(results: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, pd.DataFrame]]:
-    """``(title, table)`` pairs for reports, from ``meta["attribution"]`` (dicts of :meth:`AttributionResult.to_dict`).
+    """``(title, table)`` pairs from ``{name: AttributionResult.to_dict()}``.
 
     A summary (one row per result) and the row-normalised end-to-end confusion.
     """
@@ -264,13 +255,30 @@ def attribution_tables(results: Mapping[str, Mapping[str, Any]]) -> list[tuple[s
             for name, r in parsed.items()
         ]
     )
-    out = [("Attribution (multi-class; binary_accuracy = real vs any fake)", summary)]
+    out = [("Summary (binary_accuracy = real vs any fake)", summary)]
     if END_TO_END in parsed:
         confusion = parsed[END_TO_END].confusion()
         confusion.insert(0, "true \\ predicted", confusion.index)
         title = "Attribution confusion, end to end (row-normalised; rows = true class)"
         out.append((title, confusion.reset_index(drop=True)))
     return out
+
+
+@SECTIONS.register(ATTRIBUTION)
+def attribution_section(payload: Mapping[str, Any]) -> TableSection:
+    """The report section of attribution results ``{name: AttributionResult.to_dict()}``."""
+    if not isinstance(payload, Mapping):
+        raise DataError("the attribution section must map result names to results; re-run eval")
+    return TableSection(
+        key=ATTRIBUTION,
+        title="Attribution (multi-class)",
+        data={str(k): dict(v) for k, v in payload.items()},
+        tables=attribution_tables(payload),
+        note=(
+            "Class per file: real when P(fake) < the validation threshold, else the detector's "
+            "routed fake class (the class scan writes)."
+        ),
+    )
 
 
 @PROTOCOLS.register("attribution")
@@ -293,7 +301,7 @@ def protocol_attribution(
 
     def make() -> Detector:
         detector = factory()
-        if detector.params.target == "label" and not isinstance(detector, HierarchyDetector):
+        if detector.params.target == "label":
             raise ConfigError("attribution needs target=generator or the hierarchy detector")
         made.append(detector)
         return detector
@@ -310,5 +318,5 @@ def protocol_attribution(
     )
     report.meta = merge_meta([report], [OVERALL])
     results = evaluate_attribution(made[0], test, progress=progress)
-    report.meta[ATTRIBUTION] = {name: r.to_dict() for name, r in results.items()}
+    report.add_section(attribution_section({name: r.to_dict() for name, r in results.items()}))
     return report

@@ -5,18 +5,22 @@ generator) - the :data:`~fakescope.eval.metrics.KEY_COLUMNS` - and one column
 per metric (:data:`~fakescope.eval.metrics.METRIC_COLUMNS`). Undefined metrics
 are NaN in the frame, ``null`` in JSON and ``-`` in Markdown/HTML.
 ``Report.scores`` (optional) keeps the clean-tier P(fake) of every test file;
-the HTML report draws its ROC curves from it. Files are written atomically.
-``meta["attribution"]`` (the ``attribution`` protocol) is rendered as tables.
+the HTML report draws its ROC curves from it. Files are written atomically
+(:mod:`fakescope.fileio`).
+
+``Report.sections`` holds the result blocks a protocol adds (attribution,
+OOD, calibration, ...): each is a :class:`~fakescope.eval.sections.Section`
+that renders itself; this module never imports a protocol module. How to add
+one: see :mod:`fakescope.eval.sections`. In ``report.json`` (``format`` 2) each
+section is a top-level key; a format-1 file's ``meta["attribution"]`` is read
+back as the attribution section.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import math
-import os
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +36,6 @@ from fakescope.eval.metrics import (
     AP,
     AUC,
     CLEAN,
-    COUNT_COLUMNS,
     DESCRIPTIONS,
     GENERATOR,
     KEY_COLUMNS,
@@ -44,6 +47,19 @@ from fakescope.eval.metrics import (
     group_masks,
     normalise_frame,
 )
+from fakescope.eval.sections import (
+    RESERVED_KEYS,
+    SECTIONS,
+    Section,
+    fmt_cell,
+    html_table,
+    img_tag,
+    jsonable,
+    load_section,
+    md_row,
+    md_table,
+)
+from fakescope.fileio import atomic_write_text
 
 #: Columns of ``Report.scores`` (one row per test file and train source, clean tier).
 P_FAKE = "p_fake"
@@ -51,71 +67,41 @@ ERROR = "error"
 SCORE_COLUMNS: tuple[str, ...] = (TRAIN, PATH, LABEL, GENERATOR, P_FAKE, ERROR)
 #: Metrics shown as train x test matrices when a report has several train sources.
 MATRIX_METRICS: tuple[str, ...] = (AUC, AP, ACCURACY, ACC_AT_VAL)
-#: ``meta`` key of attribution results (see :mod:`fakescope.eval.attribution`), shown as tables.
-ATTRIBUTION = "attribution"
-FORMAT = 1
-
-
-def atomic_write(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _jsonable(value: Any) -> Any:
-    """Python scalars for JSON: NaN/inf -> None, numpy scalars -> int/float."""
-    if isinstance(value, float | np.floating):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
-
-
-def _fmt(column: str, value: Any) -> str:
-    """One cell for Markdown/HTML: NaN -> "-", counts as ints, metrics with 3 decimals."""
-    if value is None or (isinstance(value, float | np.floating) and math.isnan(float(value))):
-        return "-"
-    if column in COUNT_COLUMNS:
-        return str(int(value))
-    if column == VALUE:
-        return f"{float(value):g}"
-    if isinstance(value, float | np.floating):
-        return f"{float(value):.3f}"
-    return str(value)
+#: ``report.json`` format: 2 = sections as top-level keys (1 = attribution inside ``meta``).
+FORMAT = 2
 
 
 @dataclass
 class Report:
-    """Evaluation results: tidy ``metrics`` table, free-form ``meta``, optional per-file ``scores``."""
+    """Evaluation results: tidy ``metrics`` table, free-form ``meta``, optional per-file
+    ``scores`` and protocol ``sections`` (rendered after the metrics tables, in order)."""
 
     metrics: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
     scores: pd.DataFrame | None = None
+    sections: list[Section] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         missing = [c for c in (*KEY_COLUMNS, *METRIC_COLUMNS) if c not in self.metrics.columns]
         if missing:
             raise DataError(f"a metrics table needs column(s) {', '.join(missing)}")
         self.metrics = normalise_frame(self.metrics[[*KEY_COLUMNS, *METRIC_COLUMNS]])
+        self.sections = list(self.sections)
+        _check_keys(self.sections)
+
+    def add_section(self, section: Section) -> None:
+        """Append ``section`` (its key must be new and not ``format``/``meta``/``metrics``)."""
+        _check_keys([*self.sections, section])
+        self.sections.append(section)
+
+    def section(self, key: str) -> Section | None:
+        """The section stored under ``key`` (None when the report has none)."""
+        return next((s for s in self.sections if s.key == key), None)
 
     # ------------------------------------------------------------ queries
     @classmethod
     def concat(cls, reports: Iterable[Report], meta: dict[str, Any] | None = None) -> Report:
-        """One report from several (rows appended in order; ``meta`` replaces theirs)."""
+        """One report from several (rows and sections appended in order; ``meta`` replaces theirs)."""
         parts = list(reports)
         if not parts:
             raise ValueError("Report.concat needs at least one report")
@@ -124,6 +110,7 @@ class Report:
             metrics=pd.concat([r.metrics for r in parts], ignore_index=True),
             meta=dict(meta if meta is not None else parts[0].meta),
             scores=pd.concat(scores, ignore_index=True) if scores else None,
+            sections=[s for r in parts for s in r.sections],
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -168,12 +155,13 @@ class Report:
 
     # ------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: ``format``, ``meta``, ``metrics`` (records; NaN -> None)."""
+        """JSON-ready dict: ``format``, ``meta``, ``metrics`` (records; NaN -> None), one key per section."""
         records = [
-            {k: _jsonable(v) for k, v in row.items()}
+            {k: jsonable(v) for k, v in row.items()}
             for row in self.metrics.to_dict(orient="records")
         ]
-        return {"format": FORMAT, "meta": _jsonable(self.meta), "metrics": records}
+        out = {"format": FORMAT, "meta": jsonable(self.meta), "metrics": records}
+        return out | {s.key: jsonable(s.payload()) for s in self.sections}
 
     def to_json(self, indent: int | None = 2) -> str:
         """Strict JSON (no NaN tokens: undefined metrics are ``null``)."""
@@ -181,17 +169,25 @@ class Report:
 
     @classmethod
     def from_json(cls, text: str) -> Report:
-        """Inverse of :meth:`to_json` (``scores`` are not part of the JSON)."""
+        """Inverse of :meth:`to_json` (``scores`` are not part of the JSON).
+
+        Sections come back through their registered loaders (:data:`~fakescope.eval.sections.SECTIONS`);
+        in a format-1 file, ``meta`` keys with a registered loader (``attribution``) become sections.
+        """
         try:
             raw = json.loads(text)
             records = raw["metrics"]
-            meta = raw.get("meta", {})
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            meta = dict(raw.get("meta", {}))
+            extra = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
             raise DataError(
                 f"not a fakescope report JSON ({exc}); pass a file written by Report.write"
             ) from None
+        if raw.get("format", 1) == 1:
+            extra |= {k: meta.pop(k) for k in list(meta) if k in SECTIONS}
         frame = pd.DataFrame.from_records(records, columns=[*KEY_COLUMNS, *METRIC_COLUMNS])
-        return cls(metrics=frame, meta=meta)
+        sections = [load_section(k, v) for k, v in extra.items()]
+        return cls(metrics=frame, meta=meta, sections=sections)
 
     # ---------------------------------------------------------- Markdown
     def _sections(self) -> list[tuple[str, pd.DataFrame, list[str]]]:
@@ -204,18 +200,12 @@ class Report:
             out.append(
                 ("Robustness (degraded test images)", degraded, [*KEY_COLUMNS, *METRIC_COLUMNS])
             )
-        if ATTRIBUTION in self.meta:  # lazy import: the attribution module imports this one
-            from fakescope.eval.attribution import attribution_tables
-
-            tables = attribution_tables(self.meta[ATTRIBUTION])
-            out += [(title, frame, list(frame.columns)) for title, frame in tables]
         return out
 
     def _meta_lines(self) -> list[tuple[str, str]]:
         return [
-            (str(k), json.dumps(_jsonable(v)) if not isinstance(v, str) else v)
+            (str(k), json.dumps(jsonable(v)) if not isinstance(v, str) else v)
             for k, v in self.meta.items()
-            if k != ATTRIBUTION  # shown as tables
         ]
 
     def to_markdown(self) -> str:
@@ -228,7 +218,9 @@ class Report:
                 lines += [f"## {metric}: trained on (rows) x tested on (columns)", ""]
                 lines += [*_md_matrix(self.matrix(metric)), ""]
         for title, rows, cols in self._sections():
-            lines += [f"## {title}", "", *_md_table(rows, cols), ""]
+            lines += [f"## {title}", "", *md_table(rows, cols), ""]
+        for section in self.sections:
+            lines += section.markdown()
         lines += ["## Definitions", "", *(f"- `{k}`: {v}" for k, v in DESCRIPTIONS.items())]
         return "\n".join(lines) + "\n"
 
@@ -245,11 +237,10 @@ class Report:
 
     def to_html(self) -> str:
         """A self-contained HTML page: tables plus PNG plots embedded as base64 (no external links)."""
-        from fakescope.eval import plots
+        # matplotlib: imported only when HTML is drawn
+        from fakescope.eval.plots import heatmap_png, robustness_png, roc_png
 
-        def img(png: bytes, alt: str) -> str:
-            return f'<img alt="{html.escape(alt)}" src="{plots.data_uri(png)}">'
-
+        img = img_tag
         body = ["<h1>fakescope evaluation report</h1>", "<table class='meta'>"]
         body += [
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
@@ -260,22 +251,21 @@ class Report:
             body.append("<h2>Cross-generator matrices (clean images)</h2>")
             for metric in MATRIX_METRICS:
                 matrix = self.matrix(metric)
-                body.append(
-                    img(plots.heatmap_png(matrix, f"{metric}: trained on x tested on"), metric)
-                )
+                body.append(img(heatmap_png(matrix, f"{metric}: trained on x tested on"), metric))
                 body.append(_html_matrix(matrix, metric))
         curves = [(s, self.roc_curves(s)) for s in self.sources]
         if any(c for _, c in curves):
             body.append("<h2>ROC curves (clean images)</h2><div class='plots'>")
-            body += [img(plots.roc_png(c, f"trained on {s}"), f"ROC {s}") for s, c in curves if c]
+            body += [img(roc_png(c, f"trained on {s}"), f"ROC {s}") for s, c in curves if c]
             body.append("</div>")
         degraded = self.metrics[self.metrics[TIER] != CLEAN]
         if len(degraded):
             overall = self.metrics[self.metrics[GENERATOR] == OVERALL]
             body.append("<h2>Robustness (all test images)</h2>")
-            body.append(img(plots.robustness_png(overall, AUC), "robustness"))
+            body.append(img(robustness_png(overall, AUC), "robustness"))
         for title, rows, cols in self._sections():
-            body += [f"<h2>{html.escape(title)}</h2>", _html_table(rows, cols)]
+            body += [f"<h2>{html.escape(title)}</h2>", html_table(rows, cols)]
+        body += [section.html() for section in self.sections]
         body.append("<h2>Definitions</h2><dl>")
         body += [
             f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in DESCRIPTIONS.items()
@@ -296,41 +286,33 @@ class Report:
         """
         out = Path(directory).expanduser()
         files = {
-            "json": atomic_write(out / "report.json", self.to_json()),
-            "markdown": atomic_write(out / "report.md", self.to_markdown()),
+            "json": atomic_write_text(out / "report.json", self.to_json()),
+            "markdown": atomic_write_text(out / "report.md", self.to_markdown()),
         }
         if html_report:
-            files["html"] = atomic_write(out / "report.html", self.to_html())
+            files["html"] = atomic_write_text(out / "report.html", self.to_html())
         if self.scores is not None:
-            files["scores"] = atomic_write(out / "scores.csv", self.scores.to_csv(index=False))
+            csv = self.scores.to_csv(index=False)
+            files["scores"] = atomic_write_text(out / "scores.csv", csv)
         return files
 
 
-def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
-def _md_table(rows: pd.DataFrame, columns: list[str]) -> list[str]:
-    out = [_md_row(columns), _md_row(["---"] * len(columns))]
-    out += [_md_row([_fmt(c, row[c]) for c in columns]) for _, row in rows.iterrows()]
-    return out
+def _check_keys(sections: list[Section]) -> None:
+    """Section keys must be unique and not a reserved report.json key (one-line DataError)."""
+    keys = [s.key for s in sections]
+    bad = sorted({k for k in keys if keys.count(k) > 1 or k in RESERVED_KEYS})
+    if bad:
+        raise DataError(
+            f"report section key(s) {bad} are duplicated or reserved; give each section its own key"
+        )
 
 
 def _md_matrix(matrix: pd.DataFrame) -> list[str]:
     header = ["train \\ test", *[str(c) for c in matrix.columns]]
-    out = [_md_row(header), _md_row(["---"] * len(header))]
+    out = [md_row(header), md_row(["---"] * len(header))]
     for name, row in matrix.iterrows():
-        out.append(_md_row([str(name), *[_fmt("", v) for v in row.to_numpy()]]))
+        out.append(md_row([str(name), *[fmt_cell("", v) for v in row.to_numpy()]]))
     return out
-
-
-def _html_table(rows: pd.DataFrame, columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(c, row[c]))}</td>" for c in columns) + "</tr>"
-        for _, row in rows.iterrows()
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _html_matrix(matrix: pd.DataFrame, metric: str) -> str:
@@ -339,7 +321,7 @@ def _html_matrix(matrix: pd.DataFrame, metric: str) -> str:
     )
     body = "".join(
         f"<tr><th>{html.escape(str(name))}</th>"
-        + "".join(f"<td>{_fmt('', v)}</td>" for v in row.to_numpy())
+        + "".join(f"<td>{fmt_cell('', v)}</td>" for v in row.to_numpy())
         + "</tr>"
         for name, row in matrix.iterrows()
     )

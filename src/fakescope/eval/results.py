@@ -21,16 +21,18 @@ the protocols to run them under::
 :func:`~fakescope.eval.protocols.run_protocol` and writes
 ``<out>/<recipe>/<protocol>/``: the report files of
 :meth:`~fakescope.eval.report.Report.write` (``report.json`` ...) and
-``run.json`` (command, recipe, overrides, start time, seconds, fakescope
-version, machine, status and the one-line error of a failed run; a failed run
-also leaves its traceback in ``error.log``). A run whose ``report.json``
+``run.json`` (command and data path as portable text - see :func:`portable_path` -,
+recipe, overrides, start time, seconds, fakescope version, the environment of
+:func:`machine_info`, status and the one-line error of a failed run; a failed
+run also leaves its traceback in ``error.log``). A run whose ``report.json``
 exists is skipped, so an interrupted plan resumes where it stopped (delete a
 run's folder to redo it). One failing run never stops the others.
 ``<out>/plan.json`` keeps the resolved plan, so the page can list missing runs.
 
 Scores in the reports are P(fake) in [0, 1], higher = more fake; class 0 is
-"real". :func:`write_page` (in :mod:`fakescope.eval.results_page`) turns the
-``report.json`` files into ``docs/results.md``.
+"real". :func:`fakescope.eval.results_page.write_page` turns the
+``report.json`` files into ``docs/results.md`` (that module imports this one,
+never the reverse).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -53,7 +56,7 @@ import fakescope
 from fakescope.config import Strict, load_config
 from fakescope.errors import ConfigError, DataError
 from fakescope.eval.protocols import PROTOCOLS, run_experiment
-from fakescope.eval.report import atomic_write
+from fakescope.fileio import atomic_write_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,17 +190,59 @@ def run_overrides(
 
 
 def machine_info() -> dict[str, Any]:
-    """Where the runs happen: CPU count, torch/Python versions, platform, CUDA device (or None)."""
+    """What a rerun needs to match: CPU count, CUDA device (or None), Python/torch/timm versions.
+
+    Nothing that identifies one machine (no host name, kernel string or paths).
+    """
+    import timm
     import torch
 
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
         "cuda": cuda,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
     }
+
+
+#: How :func:`portable_path` shows a path outside the base folder: ``.../NAME``.
+OUTSIDE = ".../"
+
+
+def portable_path(path: str | Path, base: str | Path | None = None) -> str:
+    """``path`` as text that means the same on another machine.
+
+    Relative paths stay as typed; absolute paths inside ``base`` (default: the
+    current folder, normally the repository) become relative to it; other
+    absolute paths (temp folders, home folders) keep only their name, as
+    ``.../NAME``.
+    """
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        return p.as_posix()
+    root = Path(base if base is not None else Path.cwd()).expanduser().resolve()
+    try:
+        return p.resolve().relative_to(root).as_posix() or "."
+    except ValueError:
+        return OUTSIDE + p.name
+
+
+def portable_command(command: str, base: str | Path | None = None) -> str:
+    """``command`` with every absolute path argument (also ``--opt=/path``) made portable."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+
+    def fix(word: str) -> str:
+        opt, eq, value = word.partition("=") if word.startswith("-") else ("", "", word)
+        if value.startswith(("/", "~")):
+            return opt + eq + portable_path(value, base)
+        return word
+
+    return shlex.join(fix(w) for w in words)
 
 
 def _load_table(data: DataConfig, cache: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -239,7 +284,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_info(run_dir: Path, info: dict[str, Any]) -> None:
-    atomic_write(run_dir / RUN_FILE, json.dumps(_jsonable(info), indent=2) + "\n")
+    atomic_write_text(run_dir / RUN_FILE, json.dumps(_jsonable(info), indent=2) + "\n")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -262,8 +307,9 @@ def run_plan(
     Writes each run to ``out/<recipe>/<protocol>/`` (see the module docstring),
     skipping runs whose ``report.json`` exists. ``only``: recipe names to run.
     ``progress``: one line per run through ``echo`` (default ``print``) plus the
-    protocol's own progress bars. ``command``: recorded in ``run.json``
-    (default: the equivalent ``fakescope results run`` line). Returns the run
+    protocol's own progress bars. ``command``: recorded in ``run.json`` with
+    absolute paths made portable (default: the equivalent ``fakescope results
+    run`` line); ``data`` is recorded the same way. Returns the run
     folders in plan order; a failed run's folder has ``run.json`` with
     ``status: failed`` and no ``report.json``. Unknown protocols or recipes and
     a missing ``data`` folder raise before any run starts.
@@ -283,7 +329,8 @@ def run_plan(
         command = f"fakescope results run {plan_path} --data {data} --out {out}"
         command += f" --only {','.join(only)}" if only else ""
     say = (echo or print) if progress else (lambda _: None)
-    atomic_write(out_dir / PLAN_FILE, plan.model_dump_json(indent=2) + "\n")
+    command = portable_command(command)
+    atomic_write_text(out_dir / PLAN_FILE, plan.model_dump_json(indent=2) + "\n")
     machine = machine_info()
     tables: dict[str, pd.DataFrame] = {}
     done: list[Path] = []
@@ -297,6 +344,7 @@ def run_plan(
         overrides = run_overrides(plan, recipe, protocol, data_dir, run_dir)
         info: dict[str, Any] = {
             "command": command,
+            "data": portable_path(data),
             "recipe": recipe,
             "protocol": protocol,
             "config": plan.recipes[recipe].config,
@@ -319,7 +367,7 @@ def run_plan(
             (run_dir / REPORT_FILE).unlink(missing_ok=True)
             info.update(seconds=round(time.perf_counter() - start, 3), status=FAILED)
             info["error"] = _one_line(exc)
-            atomic_write(run_dir / ERROR_FILE, traceback.format_exc())
+            atomic_write_text(run_dir / ERROR_FILE, traceback.format_exc())
             _write_info(run_dir, info)
             say(f"{tag}: FAILED after {info['seconds']:.1f} s - {info['error']}")
             continue
@@ -327,10 +375,3 @@ def run_plan(
         _write_info(run_dir, info)
         say(f"{tag}: done in {info['seconds']:.1f} s")
     return done
-
-
-def write_page(out: Path, page: Path, *, plan: ResultsPlan | None, command: str) -> Path:
-    """Write the results page from the ``report.json`` files under ``out`` (see results_page)."""
-    from fakescope.eval.results_page import write_page as _write_page
-
-    return _write_page(out, page, plan=plan, command=command)

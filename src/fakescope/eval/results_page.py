@@ -3,12 +3,16 @@
 Every number is read from a ``report.json`` (metrics) or a ``run.json``
 (seconds, command, machine); none is typed by hand. The page has
 
-* a header: the commands (page and runs), benchmark, dates, machine;
+* a header of reproducible facts: the commands (page and runs) and the data
+  path with absolute paths made portable (relative to the repository, else
+  ``.../NAME``; see :func:`~fakescope.eval.results.portable_path`), benchmark,
+  run dates, fakescope/torch/timm/Python versions, CPU count and GPU model -
+  never a host name, kernel string or temp path;
 * per protocol: a summary (recipe, status, seconds, mean over unseen
   generators) and recipe x test-generator tables of ROC-AUC, AP and accuracy
   at the validation threshold (clean images), plus a robustness table when
   the reports have degradation tiers;
-* an attribution section for reports with ``meta["attribution"]``: end-to-end,
+* an attribution section for reports with an ``attribution`` section: end-to-end,
   balanced and binary accuracy, per-level accuracies of a hierarchy, and a
   row-normalised confusion matrix per model;
 * the runs that are missing, failed or unfinished.
@@ -26,14 +30,13 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fakescope.errors import FakescopeError
-from fakescope.eval.attribution import END_TO_END, AttributionResult
+from fakescope.eval.attribution import ATTRIBUTION, END_TO_END, AttributionResult
 from fakescope.eval.metrics import (
     ACC_AT_VAL,
     AP,
@@ -45,7 +48,7 @@ from fakescope.eval.metrics import (
     TRAIN,
     VALUE,
 )
-from fakescope.eval.report import Report, atomic_write
+from fakescope.eval.report import Report
 from fakescope.eval.results import (
     ERROR_FILE,
     FAILED,
@@ -55,7 +58,10 @@ from fakescope.eval.results import (
     RUNNING,
     ResultsPlan,
     machine_info,
+    portable_command,
+    portable_path,
 )
+from fakescope.fileio import atomic_write_text
 
 #: Metrics shown as recipe x test-generator tables, with their headings.
 PAGE_METRICS: tuple[tuple[str, str], ...] = (
@@ -263,7 +269,7 @@ def _robustness(rows: Sequence[_Row]) -> list[str]:
 
 # ------------------------------------------------------------ attribution
 def _attribution(raw: Any) -> AttributionResult | None:
-    """An attribution entry of ``meta["attribution"]`` (None when absent or malformed)."""
+    """One entry of an attribution section payload (None when absent or malformed)."""
     if not isinstance(raw, dict):
         return None
     try:
@@ -273,13 +279,13 @@ def _attribution(raw: Any) -> AttributionResult | None:
 
 
 def attribution_section(records: Sequence[RunRecord]) -> list[str]:
-    """Markdown of every finished run with ``meta["attribution"]`` (empty when none)."""
+    """Markdown of every finished run with an ``attribution`` section (empty when none)."""
     models = []
     for rec in records:
-        meta = rec.report.meta if rec.report is not None else {}
-        if isinstance(meta.get("attribution"), dict):
-            parsed = {k: _attribution(v) for k, v in meta["attribution"].items()}
-            models.append((rec, parsed))
+        section = rec.report.section(ATTRIBUTION) if rec.report is not None else None
+        payload = section.payload() if section is not None else None
+        if isinstance(payload, dict):
+            models.append((rec, {k: _attribution(v) for k, v in payload.items()}))
     if not models:
         return []
     levels = sorted({k for _, a in models for k in a if k != END_TO_END})
@@ -300,10 +306,12 @@ def attribution_section(records: Sequence[RunRecord]) -> list[str]:
     header += ["n", *(f"{level} accuracy" for level in levels)]
     lines = ["## Attribution (which generator made it)", "", *_table(header, body), ""]
     lines += [
-        "End to end: real + one class per generator (test files scored: n). Binary accuracy: "
-        "real vs any fake. Level columns (hierarchy only): level1 real/fake, level2 family of "
-        "the fakes, level3:<family> generator within the true family; `-` = not a level of "
-        "that model.",
+        "End to end: real + one class per generator (test files scored: n); a file's class is "
+        "real when P(fake) is below the validation threshold, else the model's routed fake "
+        "class (greedy down the tree for the hierarchy) - the class `fakescope scan` writes. "
+        "Binary accuracy: real vs any fake. Level columns (models whose predictions have "
+        "levels, e.g. the hierarchy): level1 real/fake verdict, level2 family of the fakes, "
+        "level3:<family> generator within the true family; `-` = not a level of that model.",
         "",
     ]
     for rec, attr in models:
@@ -322,39 +330,51 @@ def _distinct(values: Iterable[Any]) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values if v))
 
 
-def _machine_text(machine: dict[str, Any]) -> str:
-    text = f"{machine.get('cpus')} CPUs, torch {machine.get('torch')}"
-    text += f", Python {machine.get('python')}, {machine.get('platform')}"
-    return text + (f", GPU {machine['cuda']}" if machine.get("cuda") else "")
+def _versions_text(machine: dict[str, Any], fakescope_version: Any) -> str:
+    parts = [("fakescope", fakescope_version)]
+    parts += [(k, machine.get(k)) for k in ("torch", "timm")] + [("Python", machine.get("python"))]
+    return ", ".join(f"{name} {value}" for name, value in parts if value)
+
+
+def _hardware_text(machine: dict[str, Any]) -> str:
+    gpu = f"GPU {machine['cuda']}" if machine.get("cuda") else "no GPU"
+    return f"{machine.get('cpus')} CPUs, {gpu}"
 
 
 def header_lines(plan: ResultsPlan | None, records: Sequence[RunRecord], command: str) -> list[str]:
-    """Title, commands, benchmark, dates, machine and run counts."""
+    """Title, commands, benchmark, data path, dates, versions, hardware and run counts.
+
+    Only reproducible facts (see the module docstring); the page is the same
+    whenever it is rewritten from the same run folders with the same command.
+    """
     title = plan.title if plan is not None else "fakescope results"
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     infos = [r.info for r in records if r.info]
     lines = [
         f"# {title}",
         "",
         "<!-- generated by fakescope; do not edit: every number comes from a report.json -->",
         "",
-        f"- **Page written**: {now} by `{command}`",
+        f"- **Page written by**: `{portable_command(command)}`",
     ]
-    lines += [f"- **Runs made by**: `{c}`" for c in _distinct(i.get("command") for i in infos)]
+    commands = _distinct(portable_command(str(i["command"])) for i in infos if i.get("command"))
+    lines += [f"- **Runs made by**: `{c}`" for c in commands]
     if plan is not None and plan.benchmark_note:
         lines.append(f"- **Benchmark**: {plan.benchmark_note}")
-    roots = _distinct((i.get("overrides") or {}).get("data.root") for i in infos)
-    lines += [f"- **Data**: `{root}`" for root in roots]
+    data = [i.get("data") or (i.get("overrides") or {}).get("data.root") for i in infos]
+    lines += [f"- **Data**: `{d}`" for d in _distinct(portable_path(d) for d in data if d)]
     started = sorted(_distinct(i.get("started") for i in infos))
     if started:
         lines.append(f"- **Runs started**: {started[0]} to {started[-1]}")
-    machines = _distinct(_machine_text(i["machine"]) for i in infos if i.get("machine"))
-    lines += [f"- **Machine**: {m}" for m in machines] or [
-        f"- **Machine** (page only): {_machine_text(machine_info())}"
-    ]
-    versions = _distinct(i.get("fakescope_version") for i in infos)
-    if versions:
-        lines.append(f"- **fakescope**: {', '.join(versions)}")
+    envs = [(i.get("machine") or {}, i.get("fakescope_version")) for i in infos]
+    versions = _distinct(_versions_text(m, v) for m, v in envs if m or v)
+    hardware = _distinct(_hardware_text(m) for m, _ in envs if m)
+    if not versions and not hardware:
+        import fakescope
+
+        here = _versions_text(machine_info(), fakescope.__version__)
+        lines.append(f"- **Versions** (of the page writer; no run recorded them): {here}")
+    lines += [f"- **Versions**: {v}" for v in versions]
+    lines += [f"- **Hardware**: {h}" for h in hardware]
     if plan is not None:
         extra = f"; source {plan.source}" if plan.source else ""
         extra += f"; holdout {plan.holdout}" if plan.holdout else ""
@@ -401,4 +421,5 @@ def write_page(out: Path, page: Path, *, plan: ResultsPlan | None, command: str)
     command that writes the page, shown in the header.
     """
     records = collect_runs(Path(out).expanduser(), plan)
-    return atomic_write(Path(page).expanduser(), render_page(records, plan=plan, command=command))
+    text = render_page(records, plan=plan, command=command)
+    return atomic_write_text(Path(page).expanduser(), text)
