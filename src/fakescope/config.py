@@ -89,17 +89,40 @@ class EvalConfig(Strict):
 
     ``source``: the training generator of ``single-source`` (None = every
     generator in turn); ``holdout``: the family ``leave-one-family-out`` holds
-    out (None = every family in turn). Other protocols ignore both.
+    out, or the ``group`` value ``leave-one-out`` holds out (None = each in
+    turn); ``group``: the column ``leave-one-out`` groups by (generator,
+    family, source, ...); ``test_data``: the other dataset ``cross-dataset``
+    tests on. Other protocols ignore them.
     """
 
     protocol: str = "all"
     source: str | None = None
     holdout: str | None = None
+    group: str | None = None
+    test_data: Path | None = None
     robustness: RobustnessConfig = RobustnessConfig()
 
     def protocol_options(self) -> dict[str, str | None]:
-        """The ``options`` passed to the protocol: ``{"source": ..., "holdout": ...}``."""
-        return {"source": self.source, "holdout": self.holdout}
+        """The ``options`` passed to the protocol: ``{"source", "holdout", "group"}``."""
+        return {"source": self.source, "holdout": self.holdout, "group": self.group}
+
+
+class ContinualConfig(Strict):
+    """A continual-learning sequence (``fakescope continual``; see :mod:`fakescope.continual`).
+
+    ``tasks``: task names in training order (generators, families or ``a+b`` groups);
+    ``methods``: strategy names (``fakescope.continual.STRATEGIES``); ``shots``: train
+    images per class of every task after the first (None = all); ``memory``: replay
+    memory size in images; ``cutmix``: CutMix probability (Beta(0.5, 0.5) mixing);
+    ``params``: per-method parameters, e.g. ``{kd: {alpha: 0.5}}``.
+    """
+
+    tasks: list[str] = Field(default_factory=list)
+    methods: list[str] = Field(default_factory=lambda: ["ft", "kd", "tg", "cored"])
+    shots: int | None = Field(default=None, ge=1)
+    memory: int = Field(default=500, ge=0)
+    cutmix: float = Field(default=0.2, ge=0, le=1)
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class ExperimentConfig(Strict):
@@ -108,6 +131,7 @@ class ExperimentConfig(Strict):
     data: DataConfig = DataConfig()
     detector: DetectorSpec = DetectorSpec()
     eval: EvalConfig = EvalConfig()
+    continual: ContinualConfig = ContinualConfig()
     out: Path = Path("runs/latest")
     workdir: Path | None = None
 

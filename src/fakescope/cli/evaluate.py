@@ -44,7 +44,7 @@ def _evaluate_bundle(model: Path, cfg: ExperimentConfig, progress: bool) -> Repo
         )
     tiers_from_config(cfg.eval.robustness)  # reject a bad tier before any work
     detector = load_bundle(model)
-    table = load_table(cfg.data)
+    table = load_table(cfg.data, audit=True)
     test = table[table[SPLIT] == "test"]
     if test.empty:
         raise DataError(
@@ -63,7 +63,7 @@ def _run_protocol(cfg: ExperimentConfig, progress: bool) -> Report:
     """Train with ``cfg.detector`` as the protocol asks and evaluate (thresholds from val)."""
     from fakescope.eval.protocols import run_experiment
 
-    return run_experiment(cfg, lambda: load_table(cfg.data), progress=progress)
+    return run_experiment(cfg, lambda: load_table(cfg.data, audit=True), progress=progress)
 
 
 def evaluate(
@@ -84,7 +84,8 @@ def evaluate(
         typer.Option(
             "--protocol",
             "-p",
-            help="all | cross-generator | single-source | leave-one-family-out | ... [eval.protocol].",
+            help="all | cross-generator | single-source | leave-one-out | leave-one-family-out | "
+            "cross-dataset | ... [eval.protocol].",
         ),
     ] = None,
     source: Annotated[
@@ -94,8 +95,20 @@ def evaluate(
     holdout: Annotated[
         str | None,
         typer.Option(
-            "--holdout", help="leave-one-family-out: the family to hold out [eval.holdout]."
+            "--holdout",
+            help="leave-one-out / leave-one-family-out: the group to hold out [eval.holdout].",
         ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            help="leave-one-out: group by generator | family | another column [eval.group].",
+        ),
+    ] = None,
+    test_data: Annotated[
+        Path | None,
+        typer.Option("--test-data", help="cross-dataset: the dataset to test on [eval.test_data]."),
     ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report folder [out].")
@@ -139,6 +152,8 @@ def evaluate(
                 "eval.protocol": protocol,
                 "eval.source": source,
                 "eval.holdout": holdout,
+                "eval.group": group,
+                "eval.test_data": test_data,
                 "eval.robustness.jpeg": jpeg or None,
                 "eval.robustness.blur": blur or None,
                 "eval.robustness.downscale": downscale or None,

@@ -4,10 +4,12 @@ Entry points: :func:`run_protocol` (train + evaluate with a registered
 protocol, see :data:`PROTOCOLS`) and :func:`evaluate_detector` (an already
 trained detector on test rows). Both return a :class:`Report`.
 Importing :mod:`fakescope.eval.generalisation` registers ``single-source`` and
-``leave-one-family-out``; :mod:`fakescope.eval.attribution` registers ``attribution``.
+``leave-one-family-out``; :mod:`fakescope.eval.leave_one_out` registers
+``leave-one-out`` (any grouping) and ``cross-dataset``;
+:mod:`fakescope.eval.attribution` registers ``attribution``.
 """
 
-from fakescope.eval import attribution, generalisation, metrics
+from fakescope.eval import attribution, generalisation, leave_one_out, metrics
 from fakescope.eval.metrics import OVERALL, binary_metrics, group_masks, group_metrics
 from fakescope.eval.protocols import (
     PROTOCOLS,
@@ -35,6 +37,7 @@ __all__ = [
     "generalisation",
     "group_masks",
     "group_metrics",
+    "leave_one_out",
     "metrics",
     "run_protocol",
     "tiers_from_config",

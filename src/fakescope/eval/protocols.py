@@ -122,6 +122,13 @@ def run_experiment(
     def factory() -> Detector:
         return cls(params)
 
+    options: dict[str, Any] = dict(cfg.eval.protocol_options())
+    if cfg.eval.test_data is not None:
+        from fakescope.data.prepare import index_config
+
+        test_cfg = cfg.data.model_copy(update={"root": cfg.eval.test_data, "family_map": None})
+        options["test_table"] = index_config(test_cfg, progress=progress)
+        options["train_name"] = Path(str(cfg.data.root)).name
     return run_protocol(
         cfg.eval.protocol,
         load_table(),
@@ -129,7 +136,7 @@ def run_experiment(
         workdir=cfg.workdir,
         robustness=cfg.eval.robustness,
         progress=progress,
-        options=cfg.eval.protocol_options(),
+        options=options,
     )
 
 
