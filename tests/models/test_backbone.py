@@ -15,6 +15,7 @@ from fakescope.models import (
     WeightsError,
     create_backbone,
     list_backbones,
+    timm_backbone,
 )
 
 TINY = "timm:test_resnet"  # timm's 0.4M-parameter test ResNet
@@ -76,12 +77,13 @@ def test_timm_pretrained_offline_gives_one_line_error(monkeypatch: pytest.Monkey
         raise OSError("We couldn't connect to 'https://huggingface.co'\nsecond line")
 
     monkeypatch.setattr(timm, "create_model", offline)
+    monkeypatch.setattr(timm_backbone, "hub_offline_reason", lambda: None)  # "online"
     with pytest.raises(FakescopeError) as info:
         create_backbone("timm:resnet18", pretrained=True)
     msg = str(info.value)
-    assert (
-        "cannot be downloaded here" in msg and "--weights PATH" in msg and "pretrained=False" in msg
-    )
+    assert "cannot be downloaded here" in msg
+    assert "--set detector.params.weights=PATH" in msg
+    assert "--set detector.params.pretrained=false" in msg
     assert "\n" not in msg
 
 

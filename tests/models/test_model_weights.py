@@ -115,3 +115,25 @@ def test_cache_dir_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert cache_dir() == tmp_path / "c"
     monkeypatch.delenv("FAKESCOPE_CACHE")
     assert cache_dir() == Path.home() / ".cache" / "fakescope"
+
+
+def test_safetensors_writer_is_atomic_with_the_umask_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written through fakescope.fileio: normal file mode, old file kept when writing fails."""
+    from fakescope.fileio import default_file_mode
+    from fakescope.models import weights
+
+    path = save_safetensors_atomic(_small().state_dict(), tmp_path / "w.safetensors")
+    assert (path.stat().st_mode & 0o777) == default_file_mode()
+    before = path.read_bytes()
+
+    def half_write(data: object, filename: str, metadata: object = None) -> None:
+        Path(filename).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(weights, "save_file", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_safetensors_atomic(_small().state_dict(), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]

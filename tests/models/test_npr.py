@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import timm
 import torch
@@ -40,7 +42,7 @@ def test_odd_sizes_keep_the_shape(size: tuple[int, int]) -> None:
 
 def test_nprnet_filters_then_delegates() -> None:
     torch.manual_seed(0)
-    net = timm.create_model("test_resnet", num_classes=2).eval()
+    net: Any = timm.create_model("test_resnet", num_classes=2).eval()
     wrapped = NPRNet(net).eval()
     x = torch.rand(2, 3, 32, 32, generator=GEN)
     with torch.no_grad():

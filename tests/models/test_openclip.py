@@ -11,6 +11,7 @@ import torch
 
 from fakescope.errors import FakescopeError
 from fakescope.models import Backbone, create_backbone
+from fakescope.models import openclip as openclip_module
 
 open_clip = pytest.importorskip(
     "open_clip", reason="open_clip_torch is not installed (pip install 'fakescope[clip]')"
@@ -108,7 +109,9 @@ def test_offline_download_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -
         raise RuntimeError("Failed to download weights for tag 'openai': no network\ntraceback")
 
     monkeypatch.setattr(open_clip, "create_model", offline)
+    monkeypatch.setattr(openclip_module, "hub_offline_reason", lambda: None)  # "online"
     with pytest.raises(FakescopeError) as info:
         create_backbone("open_clip:ViT-L-14/openai")
     msg = str(info.value)
-    assert "cannot be downloaded here" in msg and "--weights PATH" in msg and "\n" not in msg
+    assert "cannot be downloaded here" in msg and "\n" not in msg
+    assert "--set detector.params.weights=PATH" in msg

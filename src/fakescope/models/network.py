@@ -13,11 +13,10 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal, cast
 
-import timm
 import torch
 from torch import nn
 
-from fakescope.errors import ConfigError, FakescopeError
+from fakescope.errors import ConfigError
 from fakescope.models import effnet_lite0
 from fakescope.models.effnet_lite0 import efficientnet_lite0_classifier
 from fakescope.models.npr import NPRNet
@@ -33,11 +32,18 @@ def create_network(
     *,
     pretrained: bool = False,
     weights: str | None = None,
+    allow_pickle: bool = False,
     input_filter: InputFilter = "none",
 ) -> nn.Module:
     """timm ``arch`` mapping images [B, 3, H, W] to [B, K] (K = ``num_outputs``, or the
-    pooled feature width when 0), from ``weights``, pretrained or random init, then filtered."""
-    model = _create_timm(arch, num_outputs, pretrained=pretrained, weights=weights)
+    pooled feature width when 0), from ``weights``, pretrained or random init, then filtered.
+
+    ``weights``: a ``.safetensors`` timm state dict; a torch pickle only with ``allow_pickle``
+    (read with ``torch.load(weights_only=True)``).
+    """
+    model = _create_timm(
+        arch, num_outputs, pretrained=pretrained, weights=weights, allow_pickle=allow_pickle
+    )
     return NPRNet(model) if input_filter == "npr" else model
 
 
@@ -66,25 +72,18 @@ def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _create_timm(
-    arch: str, num_outputs: int, *, pretrained: bool, weights: str | None
+    arch: str, num_outputs: int, *, pretrained: bool, weights: str | None, allow_pickle: bool
 ) -> nn.Module:
     if weights is not None:
         model = create_timm_model(arch, pretrained=False, num_classes=num_outputs)
-        load_start_weights(model, read_weights_file(weights), weights)
+        load_start_weights(model, read_weights_file(weights, allow_pickle=allow_pickle), weights)
         return model
     if pretrained and arch == effnet_lite0.TIMM_ARCH:
         model = efficientnet_lite0_classifier(pretrained=True)  # packaged: works offline
         cast(Any, model).reset_classifier(num_outputs)
         return model.train()
-    if pretrained and timm.is_model(arch):
-        try:
-            return create_timm_model(arch, pretrained=True, num_classes=num_outputs)
-        except FakescopeError:
-            raise ConfigError(
-                f"could not download pretrained weights for {arch!r}; set the cnn parameter "
-                "weights=PATH (a .safetensors file) or pretrained=false"
-            ) from None
-    return create_timm_model(arch, pretrained=False, num_classes=num_outputs)
+    # an unreachable hub raises HubUnavailableError naming the weights / pretrained options
+    return create_timm_model(arch, pretrained=pretrained, num_classes=num_outputs)
 
 
 def load_start_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

@@ -10,6 +10,7 @@ the tag's config, also when the weights come from a file), and so does QuickGELU
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Mapping
 from types import ModuleType
@@ -21,6 +22,14 @@ from torch import nn
 from fakescope.data.transforms import InputConfig
 from fakescope.errors import FakescopeError
 from fakescope.models.backbone import Backbone, register_backbone, rgb_triple, split_arg
+from fakescope.models.hub import (
+    NO_PRETRAINED_OPTION,
+    WEIGHTS_OPTION,
+    HubUnavailableError,
+    hub_cache_only,
+    hub_offline_reason,
+    offline_message,
+)
 from fakescope.models.weights import StateDict
 
 SCHEMAS = ("hf-hub:", "local-dir:")
@@ -98,7 +107,7 @@ def _check_tag(open_clip: ModuleType, model: str, tag: str) -> None:
         example = known[0] if known else "<tag>"
         raise FakescopeError(
             f"open_clip:{model} needs a pretrained tag, e.g. open_clip:{model}/{example}; "
-            "or pass --weights PATH or pretrained=False"
+            f"or pass local weights ({WEIGHTS_OPTION}) or {NO_PRETRAINED_OPTION}"
         )
     if not open_clip.get_pretrained_cfg(model, tag):
         raise FakescopeError(
@@ -135,14 +144,16 @@ def create_open_clip_backbone(
         # never fetch text-tower weights: only the image tower is kept
         options["pretrained_text"] = False
     options.update(kwargs)
+    offline = hub_offline_reason() if pretrained else None
     try:
-        clip = open_clip.create_model(
-            model_name,
-            pretrained=(tag or None) if pretrained else None,
-            device="cpu",
-            cache_dir=cache_dir,
-            **options,
-        )
+        with hub_cache_only() if offline is not None else contextlib.nullcontext():
+            clip = open_clip.create_model(
+                model_name,
+                pretrained=(tag or None) if pretrained else None,
+                device="cpu",
+                cache_dir=cache_dir,
+                **options,
+            )
     except TypeError as exc:
         raise FakescopeError(
             f"open_clip:{spec} rejected the options {sorted(kwargs)}: {exc}"
@@ -150,9 +161,12 @@ def create_open_clip_backbone(
     except (OSError, RuntimeError, ValueError) as exc:
         if not pretrained:
             raise
-        raise FakescopeError(
+        if offline is not None:
+            raise HubUnavailableError(offline_message(f"open_clip:{spec}", offline)) from None
+        raise HubUnavailableError(
             f"the pretrained weights of open_clip:{spec} cannot be downloaded here "
-            f"({type(exc).__name__}); pass --weights PATH (a .safetensors file) or pretrained=False"
+            f"({type(exc).__name__}); pass a local .safetensors file with {WEIGHTS_OPTION} "
+            f"(weights=PATH in Python) or use {NO_PRETRAINED_OPTION}"
         ) from None
     cfg = input_config_from(open_clip.get_model_preprocess_cfg(clip))
     visual: nn.Module = clip.visual

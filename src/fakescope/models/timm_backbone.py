@@ -1,7 +1,10 @@
 """``timm:<arch>``: any timm architecture as a backbone (``num_classes=0``: pooled embedding).
 
-Pretrained weights come from timm's hub (Hugging Face); where the hub cannot be
-reached, pass a weights file (``--weights PATH``) or ``pretrained=False``.
+Pretrained weights come from timm's hub (Hugging Face). When the hub cannot be
+reached (:mod:`fakescope.models.hub`) only weights already in the local cache are
+used, and a missing file fails at once: pass a weights file instead
+(``weights=PATH``; on the command line ``--set detector.params.weights=PATH``)
+or ``pretrained=False``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ from torch import nn
 from fakescope.data.transforms import InputConfig
 from fakescope.errors import FakescopeError
 from fakescope.models.backbone import Backbone, register_backbone, rgb_triple, split_arg
+from fakescope.models.hub import (
+    NO_PRETRAINED_OPTION,
+    WEIGHTS_OPTION,
+    HubUnavailableError,
+    hub_cache_only,
+    hub_offline_reason,
+    offline_message,
+)
 from fakescope.models.weights import StateDict
 
 
@@ -65,24 +76,38 @@ def timm_input_config(model: nn.Module) -> InputConfig:
 def create_timm_model(
     arch: str, *, pretrained: bool, num_classes: int = 0, **kwargs: Any
 ) -> nn.Module:
-    """``timm.create_model`` with one-line errors for unknown archs, bad options and offline hubs."""
+    """``timm.create_model`` with one-line errors for unknown archs, bad options and offline hubs.
+
+    With ``pretrained`` and an unreachable hub (:func:`~fakescope.models.hub.hub_offline_reason`)
+    only the local hub cache is tried; a miss raises :class:`HubUnavailableError` at once.
+    """
     if not timm.is_model(arch):
         base = arch.split(".")[0]
         close = timm.list_models(f"*{base}*")[:5]
         hint = f"similar: {', '.join(close)}" if close else "see timm.list_models()"
         raise FakescopeError(f"timm has no architecture {arch!r} ({hint})")
+    offline = hub_offline_reason() if pretrained else None
     try:
-        model: nn.Module = timm.create_model(
-            arch, pretrained=pretrained, num_classes=num_classes, **kwargs
-        )
+        if offline is None:
+            model: nn.Module = timm.create_model(
+                arch, pretrained=pretrained, num_classes=num_classes, **kwargs
+            )
+        else:
+            with hub_cache_only():
+                model = timm.create_model(
+                    arch, pretrained=pretrained, num_classes=num_classes, **kwargs
+                )
     except TypeError as exc:
         raise FakescopeError(f"timm:{arch} rejected the options {sorted(kwargs)}: {exc}") from None
     except (OSError, RuntimeError, ValueError) as exc:
         if not pretrained:
             raise
-        raise FakescopeError(
+        if offline is not None:
+            raise HubUnavailableError(offline_message(f"timm:{arch}", offline)) from None
+        raise HubUnavailableError(
             f"the pretrained weights of timm:{arch} cannot be downloaded here ({type(exc).__name__}); "
-            "pass --weights PATH (a .safetensors file) or pretrained=False"
+            f"pass a local .safetensors file with {WEIGHTS_OPTION} (weights=PATH in Python) "
+            f"or use {NO_PRETRAINED_OPTION}"
         ) from None
     return model
 

@@ -1,7 +1,8 @@
 """Weights files: safe reading, strict loading, order remapping, hashing, the user cache.
 
 Only ``.safetensors`` files are read by default. Torch pickles (``.pt``, ``.pth``,
-``.bin``, ``.ckpt``) are refused unless the caller passes ``allow_pickle=True``,
+``.bin``, ``.ckpt``) are refused unless the caller passes ``allow_pickle=True``
+(``--set detector.params.allow_pickle=true`` for the ``cnn`` and ``probe`` detectors),
 and even then they go through ``torch.load(weights_only=True)``, torch's
 restricted unpickler that only rebuilds tensors and plain containers.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,12 +20,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fakescope.errors import FakescopeError
+from fakescope.fileio import atomic_path
 
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
 #: Keys under which common training scripts nest the state dict of a checkpoint.
 NESTED_KEYS = ("state_dict", "model", "model_state_dict", "module")
 COUNTER_SUFFIX = "num_batches_tracked"
+#: The command-line way to set ``allow_pickle`` (``fakescope train``/``eval``), for messages.
+ALLOW_PICKLE_OPTION = "--set detector.params.allow_pickle=true"
 
 StateDict = dict[str, torch.Tensor]
 
@@ -63,7 +66,8 @@ def read_weights_file(path: str | Path, *, allow_pickle: bool = False) -> StateD
         if not allow_pickle:
             raise WeightsError(
                 f"{p} is a pickle ({suffix}) and fakescope does not load pickles by default; "
-                "convert it to .safetensors, or pass allow_pickle=True (--allow-pickle) if you trust it"
+                "convert it to .safetensors, or if you trust it pass allow_pickle=True "
+                f"(command line: {ALLOW_PICKLE_OPTION})"
             )
         try:
             obj = torch.load(p, map_location="cpu", weights_only=True)
@@ -105,18 +109,11 @@ def _all_tensors(obj: Mapping[object, object]) -> bool:
 def save_safetensors_atomic(
     tensors: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
 ) -> Path:
-    """Write ``tensors`` to ``path`` as safetensors via a temp file + ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``tensors`` to ``path`` as safetensors, complete or not at all (:func:`atomic_path`)."""
     data = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(data, tmp, metadata=metadata)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        save_file(data, str(tmp), metadata=metadata)
+    return Path(path).expanduser()
 
 
 def load_checked(module: nn.Module, state: Mapping[str, torch.Tensor], *, source: str) -> None:
