@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from fakescope.errors import ConfigError, DataError
 from fakescope.scan import (
@@ -149,7 +152,10 @@ def test_out_must_not_be_a_folder(tmp_path: Path) -> None:
 def test_summary_counts() -> None:
     s = summarize(results(), 0.5)
     assert (s.n, s.fake, s.real, s.errors) == (3, 1, 1, 1)
-    assert s.line() == "scanned 3 files: 1 fake, 1 real, 1 error (threshold 0.5)"
+    assert s.line() == "scanned 3 files: 1 fake, 1 real, 0 unsure, 1 error (threshold 0.5)"
+    both = summarize(pd.concat([results(), results().assign(verdict="unsure")]), 0.3, 0.5)
+    assert (both.unsure, both.errors) == (3, 2)
+    assert both.line().endswith("(threshold 0.3 on p_fake_raw = 0.5 calibrated)")
 
 
 class Fixed(TinyDetector):
@@ -179,7 +185,23 @@ def test_scan_paths_table(tmp_path: Path) -> None:
     bad.write_bytes(b"")
     det = fixed([[0.8, 0.2], [0.3, 0.7], [0.5, 0.5]], ["real", "fake"], threshold=0.6)
     table = scan_paths(det, [good[0], bad, good[1], good[2]])
-    assert list(table.columns) == ["path", "p_fake", "verdict", "error"]
+    assert list(table.columns) == [
+        "path",
+        "p_fake",
+        "p_fake_raw",
+        "verdict",
+        "reason",
+        "ood_score",
+        "error",
+    ]
+    np.testing.assert_allclose(table["p_fake_raw"], table["p_fake"])  # no calibrator: raw
+    assert table["reason"].tolist() == [
+        "below threshold (uncalibrated)",
+        "",
+        "above threshold (uncalibrated)",
+        "below threshold (uncalibrated)",
+    ]
+    assert table["ood_score"].isna().all()
     assert table["path"].tolist() == [str(p) for p in (good[0], bad, good[1], good[2])]
     np.testing.assert_allclose(table["p_fake"].to_numpy(), [0.2, np.nan, 0.7, 0.5], rtol=1e-6)
     assert table["verdict"].tolist() == ["real", "", "fake", "real"]  # bundle threshold 0.6
@@ -199,3 +221,45 @@ def test_scan_paths_multiclass_and_runtime_overrides(tmp_path: Path) -> None:
     assert det.params.batch_size == 2  # the override lasts for that call only
     with pytest.raises(ConfigError, match="batch size"):
         scan_paths(det, paths, batch_size=0)
+
+
+class Recording(TinyDetector):
+    """A stateless mean-colour detector that records (thread, batch size) of every batch."""
+
+    calls: list[tuple[int, int]]
+
+    def _proba_batch(self, x: torch.Tensor) -> np.ndarray:
+        self.calls.append((threading.get_ident(), len(x)))
+        time.sleep(0.005)  # let the other thread run in between
+        return super()._proba_batch(x)
+
+
+def test_concurrent_scans_with_different_batch_sizes_do_not_interfere(tmp_path: Path) -> None:
+    paths = [write_image(tmp_path / f"{i}.png", i, fake=i % 2 == 1, fmt="PNG") for i in range(7)]
+    det = Recording({"num_workers": 0, "batch_size": 4})
+    det.classes_ = ["real", "fake"]
+    det.weight = torch.tensor([[1.0, 0.0, -1.0], [-1.0, 0.5, 1.0]])
+    det.bias = torch.zeros(2)
+    det.calls = []
+    sequential = {b: scan_paths(det, paths, batch_size=b, num_workers=0) for b in (1, 3)}
+    det.calls = []
+    results: dict[int, pd.DataFrame] = {}
+    seen: dict[int, int] = {}
+    barrier = threading.Barrier(2)
+
+    def run(b: int) -> None:
+        seen[b] = threading.get_ident()
+        barrier.wait()
+        for _ in range(3):
+            results[b] = scan_paths(det, paths, batch_size=b, num_workers=0)
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in (1, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for b in (1, 3):
+        pd.testing.assert_frame_equal(results[b], sequential[b])
+        sizes = [n for ident, n in det.calls if ident == seen[b]]
+        assert sizes == ([1] * 7 if b == 1 else [3, 3, 1]) * 3
+    assert det.params.batch_size == 4 and det.params.num_workers == 0

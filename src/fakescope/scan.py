@@ -7,13 +7,17 @@ Library side of ``fakescope scan``:
   layouts' rules (:func:`fakescope.data.layouts.files.list_images`: hidden
   entries skipped, sorted); files named explicitly are kept whatever their
   extension, so a broken file gets a per-file error row.
-* :func:`scan_paths` runs the detector and returns a results table with
-  columns ``path, p_fake, verdict[, class], error`` (``class`` only for
-  multi-class bundles). ``p_fake`` is P(fake) in [0, 1] (higher = more likely
-  fake); ``verdict`` is "fake" when ``p_fake >= threshold``, else "real"; rows of
-  files that could not be decoded have ``p_fake`` NaN, an empty verdict and the
-  one-line reason in ``error``.
-* :func:`write_results` writes CSV or JSONL atomically (temp file + rename), so
+* :func:`scan_paths` asks :class:`fakescope.serve.verdict.VerdictModel` (the one
+  verdict function: threshold, calibration, conformal "unsure" band, OOD) and
+  returns a results table with columns ``path, p_fake, p_fake_raw, verdict,
+  reason, ood_score[, class], error`` (``class`` only for multi-class bundles).
+  ``p_fake`` is the calibrated P(fake) in [0, 1] (the raw detector score when
+  the bundle has no calibration; higher = more likely fake), ``p_fake_raw`` the
+  detector's own; ``verdict`` is "real", "fake" or "unsure", ``reason`` says
+  why, ``ood_score`` is higher for more out-of-distribution images (empty
+  without an OOD abstainer). Rows of files that could not be decoded have empty
+  numbers and verdict and the one-line reason in ``error``.
+* :func:`write_results` writes CSV or JSONL through :mod:`fakescope.fileio`, so
   an error or Ctrl-C never leaves a partial results file.
 """
 
@@ -23,11 +27,10 @@ import glob
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -36,14 +39,41 @@ from fakescope.data.layouts.files import IMAGE_EXTENSIONS, list_images
 from fakescope.data.schema import FAKE, REAL
 from fakescope.detectors.base import Detector
 from fakescope.errors import ConfigError, DataError
+from fakescope.fileio import atomic_write
+from fakescope.serve.verdict import UNSURE, Verdict, VerdictModel, check_threshold
 
 #: Output formats of :func:`write_results`, by file suffix.
 FORMATS: dict[str, str] = {".csv": "csv", ".jsonl": "jsonl"}
 PATH_COL = "path"
 P_FAKE_COL = "p_fake"
+P_FAKE_RAW_COL = "p_fake_raw"
 VERDICT_COL = "verdict"
+REASON_COL = "reason"
+OOD_COL = "ood_score"
 CLASS_COL = "class"
 ERROR_COL = "error"
+#: Columns of a results table, in order (``class`` only for multi-class bundles).
+COLUMNS = (
+    PATH_COL,
+    P_FAKE_COL,
+    P_FAKE_RAW_COL,
+    VERDICT_COL,
+    REASON_COL,
+    OOD_COL,
+    CLASS_COL,
+    ERROR_COL,
+)
+__all__ = [
+    "COLUMNS",
+    "ScanSummary",
+    "check_threshold",
+    "collect_paths",
+    "output_format",
+    "scan_paths",
+    "summarize",
+    "verdict_table",
+    "write_results",
+]
 
 
 def _absolute(path: Path) -> Path:
@@ -105,15 +135,8 @@ def output_format(out: str | Path) -> str:
     return fmt
 
 
-def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` when it is a P(fake) cut in [0, 1], else raise :class:`ConfigError`."""
-    if not (isinstance(threshold, int | float) and 0.0 <= float(threshold) <= 1.0):
-        raise ConfigError(f"threshold must be a probability in [0, 1], got {threshold}")
-    return float(threshold)
-
-
 def scan_paths(
-    detector: Detector,
+    model: VerdictModel | Detector,
     paths: Sequence[str | Path],
     *,
     threshold: float | None = None,
@@ -121,100 +144,100 @@ def scan_paths(
     num_workers: int | None = None,
     progress: str | None = None,
 ) -> pd.DataFrame:
-    """Score every file of ``paths`` with a fitted ``detector``; one row per file, in order.
+    """Verdicts for every file of ``paths``; one row per file, in order (see the module docstring).
 
-    ``threshold``: the P(fake) cut (None = the detector's ``threshold_``, chosen on
-    validation data). ``batch_size`` / ``num_workers`` override the detector's
-    params for this call only. Returns columns ``path, p_fake, verdict[, class], error``
-    (see the module docstring); per-file decode errors never raise.
+    ``model``: a :class:`~fakescope.serve.verdict.VerdictModel` (calibration and
+    OOD from its bundle) or a bare fitted detector (raw scores, no band, no OOD).
+    ``threshold``: the raw P(fake) cut (None = the bundle's, chosen on validation
+    data). ``batch_size`` / ``num_workers`` apply to this call only and are passed
+    down, so concurrent scans with one model never interfere. Per-file decode
+    errors never raise.
     """
-    cut = check_threshold(detector.threshold_ if threshold is None else threshold)
-    updates: dict[str, int] = {}
-    if batch_size is not None:
-        if batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
-        updates["batch_size"] = batch_size
-    if num_workers is not None:
-        if num_workers < 0:
-            raise ConfigError(f"workers must be 0 or more, got {num_workers}")
-        updates["num_workers"] = num_workers
-    saved = detector.params
-    detector.params = saved.model_copy(update=updates)
-    try:
-        pred = detector.predict(list(paths), progress=progress)
-    finally:
-        detector.params = saved
-    p_fake = pred.p_fake.astype(np.float64)
-    failed = np.isnan(p_fake)
-    verdict = np.where(failed, "", np.where(p_fake >= cut, FAKE, REAL))
-    table = pd.DataFrame(
-        {PATH_COL: [str(p) for p in paths], P_FAKE_COL: p_fake, VERDICT_COL: verdict}
+    vm = model if isinstance(model, VerdictModel) else VerdictModel(model)
+    verdicts = vm.decide_paths(
+        list(paths),
+        threshold=threshold,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
     )
-    if len(pred.classes) > 2:
-        table[CLASS_COL] = [c or "" for c in pred.predicted_class]
-    table[ERROR_COL] = pred.errors
+    return verdict_table(verdicts, multiclass=len(vm.classes) > 2)
+
+
+def verdict_table(verdicts: Sequence[Verdict], *, multiclass: bool = False) -> pd.DataFrame:
+    """A results table from verdicts: the columns of :data:`COLUMNS` (``class`` only if ``multiclass``)."""
+    rows = [v.to_dict() for v in verdicts]
+    columns = [c for c in COLUMNS if multiclass or c != CLASS_COL]
+    table = pd.DataFrame(rows, columns=columns)
+    for col in (P_FAKE_COL, P_FAKE_RAW_COL, OOD_COL):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype(np.float64)
     return table
 
 
 @dataclass(frozen=True)
 class ScanSummary:
-    """Counts of a results table: files scanned, called fake, called real, failed."""
+    """Counts of a results table: files scanned, called fake / real / unsure, failed.
+
+    ``threshold``: the raw P(fake) cut used; ``calibrated``: the same cut on the
+    calibrated scale (None when the bundle has no calibration).
+    """
 
     n: int
     fake: int
     real: int
+    unsure: int
     errors: int
     threshold: float
+    calibrated: float | None = None
 
     def line(self) -> str:
-        """One human-readable line, e.g. ``scanned 10 files: 3 fake, 6 real, 1 error (threshold 0.5)``."""
+        """One line, e.g. ``scanned 10 files: 3 fake, 5 real, 1 unsure, 1 error (threshold 0.5)``."""
         plural = "" if self.errors == 1 else "s"
+        cut = f"threshold {self.threshold:.4g}"
+        if self.calibrated is not None:
+            cut += f" on p_fake_raw = {self.calibrated:.4g} calibrated"
         return (
             f"scanned {self.n} file{'' if self.n == 1 else 's'}: {self.fake} fake, {self.real} real, "
-            f"{self.errors} error{plural} (threshold {self.threshold:.4g})"
+            f"{self.unsure} unsure, {self.errors} error{plural} ({cut})"
         )
 
 
-def summarize(table: pd.DataFrame, threshold: float) -> ScanSummary:
+def summarize(
+    table: pd.DataFrame, threshold: float, calibrated: float | None = None
+) -> ScanSummary:
     """Count a :func:`scan_paths` table."""
     verdict = table[VERDICT_COL]
     return ScanSummary(
         n=len(table),
         fake=int((verdict == FAKE).sum()),
         real=int((verdict == REAL).sum()),
+        unsure=int((verdict == UNSURE).sum()),
         errors=int((table[ERROR_COL] != "").sum()),
         threshold=threshold,
+        calibrated=calibrated,
     )
 
 
 def write_results(table: pd.DataFrame, out: str | Path) -> Path:
     """Write ``table`` as CSV or JSONL (by suffix) to ``out`` atomically; returns the path.
 
-    The data goes to a hidden temp file in the same folder which is renamed onto
-    ``out`` only when complete; on any error or interrupt the temp file is removed.
-    NaN ``p_fake`` is written as an empty CSV cell / JSON ``null``.
+    Written through :func:`fakescope.fileio.atomic_write`: the file appears only
+    complete; on any error or interrupt the old file (if any) is kept. NaN numbers
+    are written as an empty CSV cell / JSON ``null``.
     """
     out = Path(out).expanduser()
     fmt = output_format(out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name ending in .csv or .jsonl")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            if fmt == "csv":
-                table.to_csv(fh, index=False)
-            else:
-                _write_jsonl(table, fh)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(out, newline="") as fh:
+        if fmt == "csv":
+            table.to_csv(fh, index=False)
+        else:
+            _write_jsonl(table, fh)
     return out
 
 
-def _write_jsonl(table: pd.DataFrame, fh: TextIO) -> None:
+def _write_jsonl(table: pd.DataFrame, fh: IO[str]) -> None:
     for row in table.to_dict(orient="records"):
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         fh.write(json.dumps(clean, ensure_ascii=False) + "\n")

@@ -55,7 +55,15 @@ def test_broken_files_get_error_rows_and_exit_0(
     )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, keep_default_na=False)
-    assert list(table.columns) == ["path", "p_fake", "verdict", "error"]
+    assert list(table.columns) == [
+        "path",
+        "p_fake",
+        "p_fake_raw",
+        "verdict",
+        "reason",
+        "ood_score",
+        "error",
+    ]
     rows = {rel(p, broken): r for p, r in zip(table["path"], table.to_dict("records"), strict=True)}
     assert set(rows) == BROKEN | GOOD
     for name in BROKEN:
@@ -162,6 +170,7 @@ def test_threshold_default_and_override(
     assert res.exit_code == 0
     assert (pd.read_csv(zero)["verdict"] == "fake").all()
     assert "threshold 0)" in res.stdout
+    assert "no calibration.json" in res.stderr  # the note says how to add it
 
 
 def test_multiclass_bundle_adds_the_predicted_class(
@@ -173,7 +182,17 @@ def test_multiclass_bundle_adds_the_predicted_class(
     )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out, keep_default_na=False)
-    assert list(table.columns) == ["path", "p_fake", "verdict", "class", "error"]
+    assert list(table.columns) == [
+        "path",
+        "p_fake",
+        "p_fake_raw",
+        "verdict",
+        "reason",
+        "ood_score",
+        "class",
+        "error",
+    ]
+    assert ((table["class"] == "real") == (table["verdict"] == "real")).all()
     ok = table["error"] == ""
     assert set(table.loc[ok, "class"]) <= {"real", "diffusion", "gan"}
     assert (table.loc[~ok, "class"] == "").all()

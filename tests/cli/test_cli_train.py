@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 from fakescope.bundle import read_meta
 from fakescope.cli import app
 
-pytestmark = pytest.mark.slow  # the session fixture trains a resnet18 (about 10 s on 2 cores)
 
-
+@pytest.mark.slow  # trains a resnet18 (about 10 s on 2 cores)
 def test_train_writes_a_loadable_bundle(cnn_bundle: Path) -> None:
     meta = read_meta(cnn_bundle)
     assert meta["detector"] == "cnn"
@@ -24,6 +23,7 @@ def test_train_writes_a_loadable_bundle(cnn_bundle: Path) -> None:
     assert sorted(p.name for p in cnn_bundle.parent.iterdir()) == ["cnn"]  # no temp dirs
 
 
+@pytest.mark.slow  # trains a resnet18 (about 10 s on 2 cores)
 def test_trained_cnn_evaluates_and_scans(
     runner: CliRunner, cnn_bundle: Path, dataset: Path, tmp_path: Path
 ) -> None:
@@ -64,6 +64,7 @@ def test_trained_cnn_evaluates_and_scans(
     assert table["p_fake"].between(0, 1).all()
 
 
+@pytest.mark.slow  # trains a resnet18 (about 10 s on 2 cores)
 def test_train_prints_where_the_bundle_is(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
     from tests.cli.conftest import TINY_CNN
 
@@ -76,3 +77,44 @@ def test_train_prints_where_the_bundle_is(runner: CliRunner, dataset: Path, tmp_
     where = (tmp_path / "bundles" / "b").resolve()
     assert f"saved bundle to {where}" in res.stdout
     assert read_meta(where)["detector"] == "cnn"
+
+
+TINY = ["--detector", "tiny-test", "--set", "detector.params.num_workers=0"]
+
+
+@pytest.mark.parametrize("extras", [True, False])
+def test_train_adds_calibration_and_abstainer_unless_told_not_to(
+    runner: CliRunner, dataset: Path, tmp_path: Path, extras: bool
+) -> None:
+    from fakescope.serve.verdict import VerdictModel
+
+    out = tmp_path / "b"
+    flags = ["--alpha", "0.5"] if extras else ["--no-calibrate", "--no-ood"]
+    res = runner.invoke(app, ["train", "--data", str(dataset), "--out", str(out), *TINY, *flags])
+    assert res.exit_code == 0, res.output
+    assert (out / "calibration.json").is_file() == extras
+    assert (out / "ood.json").is_file() == extras
+    vm = VerdictModel.load(out)
+    assert (vm.calibrator is not None) == extras and (vm.abstainer is not None) == extras
+    if extras:
+        assert vm.calibrator is not None and vm.calibrator.band is not None
+        assert vm.calibrator.n_val == 12 and "platt calibration" in res.stdout
+        assert "OOD abstainer" in res.stdout
+        verdicts = vm.decide_paths(sorted((dataset / "gan" / "test").rglob("*.png")))
+        assert all(v.ood_score is not None and v.verdict for v in verdicts)
+
+
+def test_default_alpha_with_a_small_val_split_warns_and_keeps_calibration(
+    runner: CliRunner, dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "b"
+    res = runner.invoke(
+        app, ["train", "--data", str(dataset), "--out", str(out), *TINY, "--no-ood"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "unsure band off" in res.stdout and "needs at least 19" in res.stdout
+    assert (out / "calibration.json").is_file() and not (out / "ood.json").exists()
+    res = runner.invoke(
+        app, ["train", "--data", str(dataset), "--out", str(out), *TINY, "--alpha", "1"]
+    )
+    assert res.exit_code == 2 and "--alpha" in res.stderr

@@ -13,6 +13,7 @@ from fakescope.cli.common import (
     WorkersOpt,
     cli_errors,
     describe_progress,
+    err,
     frame_table,
     out,
 )
@@ -38,20 +39,23 @@ def scan(
     threshold: Annotated[
         float | None,
         typer.Option(
-            "--threshold", "-t", help="P(fake) cut; default: the bundle's validation threshold."
+            "--threshold",
+            "-t",
+            help="Cut on the raw detector P(fake) (p_fake_raw); default: the bundle's validation threshold.",
         ),
     ] = None,
     batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Scan FILE, DIR or GLOB: one row per file with path, p_fake, verdict, (class,) error.
+    """Scan FILE, DIR or GLOB: one row per file with path, p_fake, p_fake_raw, verdict, reason, ood_score, (class,) error.
 
+    Verdicts are "real", "fake" or "unsure" (near the threshold, or out of
+    distribution) from the bundle's calibration and OOD abstainer when it has them.
     Per-file errors (corrupt, truncated, not an image) are rows, not failures:
     the exit code is 0 whenever the scan ran.
     """
     with cli_errors():
-        from fakescope.bundle import load_bundle
         from fakescope.scan import (
             check_threshold,
             collect_paths,
@@ -60,23 +64,25 @@ def scan(
             summarize,
             write_results,
         )
+        from fakescope.serve.verdict import NO_CALIBRATION, VerdictModel
 
         if out_file is not None:
             output_format(out_file)
         if threshold is not None:
             check_threshold(threshold)
         paths = collect_paths(targets)
-        detector = load_bundle(model)
-        cut = detector.threshold_ if threshold is None else threshold
+        model_ = VerdictModel.load(model)
+        cut = model_.threshold if threshold is None else threshold
         table = scan_paths(
-            detector,
+            model_,
             paths,
             threshold=cut,
             batch_size=batch_size,
             num_workers=workers,
             progress=describe_progress(progress, "scanning"),
         )
-        summary = summarize(table, cut)
+        calibrated = None if model_.calibrator is None else model_.calibrated_threshold(cut)
+        summary = summarize(table, cut, calibrated)
         if out_file is None:
             out.print(frame_table(table, max_rows=PREVIEW_ROWS))
             if len(table) > PREVIEW_ROWS:
@@ -85,3 +91,5 @@ def scan(
             written = write_results(table, out_file)
             out.print(f"wrote {len(table)} rows to {written}")
         out.print(summary.line())
+        if model_.calibrator is None:
+            err.print(f"note: {NO_CALIBRATION}")

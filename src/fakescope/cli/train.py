@@ -7,12 +7,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fakescope.cli.common import ConfigOpt, DeviceOpt, SetOpt, build_config, cli_errors, out
+from fakescope.cli.common import (
+    ConfigOpt,
+    DeviceOpt,
+    SetOpt,
+    build_config,
+    cli_errors,
+    err,
+    out,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from fakescope.config import DataConfig
+    from fakescope.detectors.base import Detector
 
 DataOpt = Annotated[
     Path | None, typer.Option("--data", "-d", help="Dataset root folder (or manifest) [data.root].")
@@ -26,14 +35,24 @@ FamilyMapOpt = Annotated[
 ]
 
 
-def load_table(data: DataConfig) -> pd.DataFrame:
-    """Index ``data.root`` with its layout, family map and split settings (a sample table)."""
-    from fakescope.data.index import index_dataset
-    from fakescope.errors import ConfigError
+def load_table(data: DataConfig, *, audit: bool = False) -> pd.DataFrame:
+    """The sample table of ``data`` (indexed, normalised when ``data.normalize`` is set).
 
-    if data.root is None:
-        raise ConfigError("no dataset given; pass --data ROOT or set data.root in the config")
-    return index_dataset(data.root, data.layout, family_map=data.family_map, split=data.split)
+    ``audit``: also run the quick format audit and print its one-line warning
+    when the file format alone separates real from fake (train / eval).
+    """
+    from fakescope.data.prepare import index_config, quick_audit_warning
+
+    table = index_config(data)
+    if audit:
+        warning = quick_audit_warning(table)
+        if warning:
+            from rich.text import Text
+
+            from fakescope.cli.common import err
+
+            err.print(Text(f"warning: {warning}", style="yellow"))
+    return table
 
 
 def train(
@@ -56,8 +75,34 @@ def train(
         Path | None, typer.Option("--workdir", help="Checkpoints and caches (resumable) [workdir].")
     ] = None,
     sets: SetOpt = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Fit P(fake) calibration + the conformal unsure band on the val split.",
+        ),
+    ] = True,
+    alpha: Annotated[
+        float,
+        typer.Option(
+            "--alpha",
+            help="Target error of the unsure band (per-class coverage >= 1 - alpha).",
+        ),
+    ] = 0.05,
+    ood: Annotated[
+        bool,
+        typer.Option(
+            "--ood/--no-ood",
+            help="Fit the default OOD abstainer (unsure: out of distribution).",
+        ),
+    ] = True,
 ) -> None:
-    """Train a detector on the train split (threshold chosen on val) and save it as a bundle."""
+    """Train a detector on the train split (threshold chosen on val) and save it as a bundle.
+
+    Then, on the validation split: a P(fake) calibrator with a conformal "unsure"
+    band (calibration.json) and the default OOD abstainer (ood.json), unless
+    --no-calibrate / --no-ood.
+    """
     with cli_errors():
         cfg = build_config(
             config,
@@ -75,11 +120,14 @@ def train(
         )
         from fakescope.data.schema import SPLIT
         from fakescope.detectors import DETECTORS
-        from fakescope.errors import DataError
+        from fakescope.errors import ConfigError, DataError
+
+        if not 0.0 < alpha < 1.0:
+            raise ConfigError(f"--alpha must be between 0 and 1 (exclusive), got {alpha}")
 
         # Validate the detector name and params before the (possibly slow) indexing.
         det = DETECTORS.get(cfg.detector.name)(cfg.detector.params)
-        table = load_table(cfg.data)
+        table = load_table(cfg.data, audit=True)
         train_rows = table[table[SPLIT] == "train"]
         val_rows = table[table[SPLIT] == "val"]
         if train_rows.empty:
@@ -94,3 +142,46 @@ def train(
         where = det.save(cfg.out)
         classes = ", ".join(det.check_fitted())
         out.print(f"saved bundle to {where} (classes: {classes}; threshold {det.threshold_:.4g})")
+        if calibrate:
+            _add_calibration(det, val_rows, where, alpha)
+        if ood:
+            _add_abstainer(det, train_rows, val_rows, where)
+
+
+def _add_calibration(det: Detector, val_rows: pd.DataFrame, where: Path, alpha: float) -> None:
+    """Fit and store the calibrator; a problem is a warning (the bundle works without it)."""
+    from rich.text import Text
+
+    from fakescope.errors import DataError
+    from fakescope.serve.calibration import calibrate_detector
+
+    try:
+        cal = calibrate_detector(det, val_rows, alpha=alpha, progress="calibrating")
+    except DataError as exc:
+        err.print(Text(f"warning: not calibrated: {exc}", style="yellow"))
+        return
+    cal.save(where)
+    out.print(cal.describe())
+
+
+def _add_abstainer(
+    det: Detector, train_rows: pd.DataFrame, val_rows: pd.DataFrame, where: Path
+) -> None:
+    """Fit and store the default OOD abstainer; a problem is a warning."""
+    from rich.text import Text
+
+    from fakescope.errors import DataError
+    from fakescope.ood.abstain import Abstainer
+
+    if val_rows.empty:
+        err.print(Text("warning: no OOD abstainer: the validation split is empty", style="yellow"))
+        return
+    try:
+        ab = Abstainer.fit(det, train_rows, val_rows)
+    except DataError as exc:
+        err.print(Text(f"warning: no OOD abstainer: {exc}", style="yellow"))
+        return
+    ab.save(where)
+    out.print(
+        f"OOD abstainer ({ab.scorer}): threshold {ab.threshold_:.4g} keeps {ab.keep:.0%} of val"
+    )

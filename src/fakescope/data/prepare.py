@@ -40,9 +40,8 @@ def quick_audit_warning(table: pd.DataFrame, *, seed: int = 0) -> str | None:
 
     if table[LABEL].nunique() < 2:
         return None
-    sample = (
-        table.groupby([GENERATOR, LABEL], group_keys=False)
-        .apply(lambda g: g.sample(min(len(g), AUDIT_SAMPLE), random_state=seed))
-        .reset_index(drop=True)
-    )
+    # shuffle, then the first AUDIT_SAMPLE rows per (generator, label); keeps every column
+    # (pandas >= 3 drops the grouping columns inside groupby.apply)
+    shuffled = table.sample(frac=1.0, random_state=seed)
+    sample = shuffled.groupby([GENERATOR, LABEL]).head(AUDIT_SAMPLE).reset_index(drop=True)
     return shortcut_warning(audit_table(sample, seed=seed))

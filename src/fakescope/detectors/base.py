@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -25,10 +25,14 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from fakescope.data.loader import run_batches
-from fakescope.data.schema import LABEL, PATH, TARGETS
+from fakescope.data.schema import FAKE, LABEL, PATH, REAL, TARGETS
 from fakescope.data.transforms import InputConfig, eval_transform
-from fakescope.errors import DataError, NotFittedError
+from fakescope.errors import DataError, FakescopeError, NotFittedError
 from fakescope.registry import Registry
+
+if TYPE_CHECKING:
+    from fakescope.detectors.features import Features
+    from fakescope.ood.base import InputScorer
 
 
 class DetectorParams(BaseModel):
@@ -54,17 +58,59 @@ class DetectorParams(BaseModel):
 
 
 @dataclass
+class LevelPrediction:
+    """One level below the real/fake decision of a hierarchical detector (for per-level scores).
+
+    ``classes`` [K]: the level's class names; ``proba`` [N, K]: the level's own
+    probabilities (rows sum to 1; NaN rows for failed files), its prediction is
+    the row argmax; ``truth``: final class name -> this level's true class, for
+    the final classes this level is judged on (rows of other classes are not
+    scored at this level). E.g. a family level maps every generator to its
+    family; a per-family generator level maps that family's generators to themselves.
+    """
+
+    classes: list[str]
+    proba: np.ndarray
+    truth: dict[str, str]
+
+    @property
+    def predicted(self) -> list[str | None]:
+        """The level's argmax class name per row (None for failed files)."""
+        return [
+            None if np.isnan(row).any() else self.classes[int(np.argmax(row))] for row in self.proba
+        ]
+
+
+@dataclass
 class Prediction:
-    """Detector output for N inputs.
+    """Detector output for N inputs, and the one rule that turns it into a class.
 
     ``proba`` [N, C]: class probabilities (rows sum to 1; NaN where the file
     failed); ``errors`` [N]: "" or the one-line decode error; ``classes`` [C]
-    with ``classes[0] == "real"``.
+    with ``classes[0] == "real"``; ``threshold``: the P(fake) cut of the
+    detector that made it (its ``threshold_``, chosen on validation data);
+    ``fake_route`` [N] (optional): column index (>= 1) of the fake class the
+    detector routes each row to, None = the argmax over the fake columns
+    ``proba[:, 1:]``; ``levels`` (optional): per-level predictions of a
+    hierarchical detector, by level name (see :class:`LevelPrediction`).
+
+    **The routing rule** (used by ``scan``, ``eval --protocol attribution`` and
+    every other caller, via :meth:`decide`): a row is "real" when
+    ``p_fake < threshold``; otherwise it is the routed fake class
+    (:attr:`fake_class`). So the class and the real/fake verdict
+    (fake iff ``p_fake >= threshold``) never contradict: verdict real <=>
+    class "real". A flat detector routes to its most probable fake class; the
+    hierarchy detector routes greedily down its tree (most probable family,
+    then most probable generator in it), which can differ from the fake class
+    with the highest path probability.
     """
 
     proba: np.ndarray
     errors: list[str]
     classes: list[str]
+    threshold: float = 0.5
+    fake_route: np.ndarray | None = None
+    levels: dict[str, LevelPrediction] = field(default_factory=dict)
 
     @property
     def p_fake(self) -> np.ndarray:
@@ -72,11 +118,45 @@ class Prediction:
         return 1.0 - self.proba[:, 0]
 
     @property
-    def predicted_class(self) -> list[str | None]:
-        """Argmax class name per row (None for failed files)."""
+    def failed(self) -> np.ndarray:
+        """[N] bool: rows without a score (the file failed to decode)."""
+        return np.isnan(self.proba).any(axis=1)
+
+    @property
+    def fake_class(self) -> list[str | None]:
+        """The routed fake class per row, whatever the verdict (None for failed files)."""
+        if len(self.classes) < 2:
+            return [None] * len(self.proba)
+        if self.fake_route is None:
+            route = 1 + np.argmax(np.nan_to_num(self.proba[:, 1:], nan=-1.0), axis=1)
+        else:
+            route = np.asarray(self.fake_route, dtype=np.int64)
+        failed = self.failed
+        return [None if bad else self.classes[int(i)] for bad, i in zip(failed, route, strict=True)]
+
+    def verdict(self, threshold: float | None = None) -> list[str | None]:
+        """The verdict per row: "fake" where ``p_fake >= threshold``, else "real"; None for failed files.
+
+        ``threshold`` None = ``self.threshold``.
+        """
+        cut = self.threshold if threshold is None else float(threshold)
+        return [None if np.isnan(p) else (FAKE if p >= cut else REAL) for p in self.p_fake]
+
+    def decide(self, threshold: float | None = None) -> list[str | None]:
+        """The class of each row under the routing rule (class docstring); None for failed files.
+
+        ``threshold``: a P(fake) cut to use instead of ``self.threshold`` (e.g. scan's
+        ``--threshold``), so the class follows the verdict made at that cut.
+        """
         return [
-            None if np.isnan(row).any() else self.classes[int(np.argmax(row))] for row in self.proba
+            None if v is None else (REAL if v == REAL else fake)
+            for v, fake in zip(self.verdict(threshold), self.fake_class, strict=True)
         ]
+
+    @property
+    def predicted_class(self) -> list[str | None]:
+        """:meth:`decide` at the detector's own ``threshold`` (None for failed files)."""
+        return self.decide()
 
 
 class Detector(ABC):
@@ -180,7 +260,10 @@ class Detector(ABC):
         out_dim: int,
         image_fn: Callable[[Image.Image], Image.Image] | None,
         progress: str | None,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
     ) -> tuple[np.ndarray, list[str]]:
+        """Run ``fn`` over decoded batches; ``batch_size`` / ``num_workers`` default to params."""
         cfg = self.input_config
         return run_batches(
             paths,
@@ -188,8 +271,8 @@ class Detector(ABC):
             (3, cfg.size, cfg.size),
             fn,
             out_dim,
-            batch_size=self.params.batch_size,
-            num_workers=self.params.num_workers,
+            batch_size=self.params.batch_size if batch_size is None else batch_size,
+            num_workers=self.params.num_workers if num_workers is None else num_workers,
             image_fn=image_fn,
             progress=progress,
         )
@@ -200,14 +283,20 @@ class Detector(ABC):
         *,
         image_fn: Callable[[Image.Image], Image.Image] | None = None,
         progress: str | None = None,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
     ) -> Prediction:
         """Class probabilities for image files; failed files get NaN rows and an error.
 
         ``image_fn`` (PIL -> PIL) degrades each image first (robustness tiers).
+        ``batch_size`` / ``num_workers``: for this call only (default: ``params``), so
+        concurrent calls with different settings never touch shared state.
         """
         classes = self.check_fitted()
-        proba, errors = self._run(paths, self._proba_batch, len(classes), image_fn, progress)
-        return Prediction(proba, errors, list(classes))
+        proba, errors = self._run(
+            paths, self._proba_batch, len(classes), image_fn, progress, batch_size, num_workers
+        )
+        return Prediction(proba, errors, list(classes), threshold=self.threshold_)
 
     def predict_proba(self, paths: Sequence[str | Path]) -> np.ndarray:
         """P(fake) [N] for image files (NaN where a file could not be decoded)."""
@@ -218,13 +307,73 @@ class Detector(ABC):
         classes = self.check_fitted()
         transform = eval_transform(self.input_config)
         x = torch.stack([transform(img.convert("RGB")) for img in images])
-        return Prediction(self._proba_batch(x), [""] * len(images), list(classes))
+        return Prediction(
+            self._proba_batch(x), [""] * len(images), list(classes), threshold=self.threshold_
+        )
 
     def embed(self, paths: Sequence[str | Path], *, progress: str | None = None) -> np.ndarray:
         """Embeddings [N, D] for image files (NaN rows where a file failed)."""
         self.check_fitted()
         out, _ = self._run(paths, self._embed_batch, self.embedding_dim, None, progress)
         return out
+
+    # ------------------------------------------------ features (OOD scoring)
+    def _features_batch(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """``(proba [B, C], logits [B, C], embedding [B, D])`` for a batch ``x`` [B, 3, H, W].
+
+        Default: two passes (``_proba_batch`` and ``_embed_batch``) and
+        logits = log(proba); detectors override it to do one forward pass. A 4th
+        element may be a dict of extra per-image arrays ("confidence" [B]: a
+        confidence-branch output, higher = more in-distribution).
+        """
+        proba = self._proba_batch(x)
+        with np.errstate(divide="ignore"):
+            logits = np.log(np.clip(proba, 1e-12, None)).astype(np.float32)
+        return proba, logits, self._embed_batch(x)
+
+    def differentiable_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C] as a differentiable function of the input ``x`` [B, 3, H, W].
+
+        Optional hook for input-gradient OOD scorers (ODIN); detectors without
+        one raise a one-line error.
+        """
+        raise FakescopeError(
+            f"the {self.name} detector has no differentiable image -> logits path; "
+            "input-gradient OOD scorers (odin) need one: choose another scorer"
+        )
+
+    def features(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        progress: str | None = None,
+        input_scorers: Sequence[InputScorer] = (),
+        batch_size: int | None = None,
+        num_workers: int | None = None,
+    ) -> Features:
+        """Proba, logits and embeddings of image files in one pass (NaN rows for failed files).
+
+        ``input_scorers``: OOD scorers that need the images (ODIN), scored on the same pass.
+        ``batch_size`` / ``num_workers``: for this call only (default: ``params``).
+        """
+        from fakescope.detectors.features import extract_features
+
+        return extract_features(
+            self,
+            paths,
+            progress=progress,
+            input_scorers=input_scorers,
+            batch_size=batch_size,
+            num_workers=num_workers,
+        )
+
+    def features_images(
+        self, images: Sequence[Image.Image], input_scorers: Sequence[InputScorer] = ()
+    ) -> Features:
+        """:meth:`features` for in-memory RGB images."""
+        from fakescope.detectors.features import features_of_images
+
+        return features_of_images(self, images, input_scorers)
 
     def save(self, directory: str | Path) -> Path:
         """Write this fitted detector as a bundle directory (atomically); returns its path."""

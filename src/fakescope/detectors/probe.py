@@ -52,6 +52,7 @@ from fakescope.detectors.embed_cache import (
     embed_files,
     resolve_cache_dir,
 )
+from fakescope.detectors.features import Features
 from fakescope.detectors.heads import (
     HEADS,
     check_head_params,
@@ -65,6 +66,7 @@ from fakescope.models.autoencoder import EmbeddingAutoencoder, fit_autoencoder
 
 if TYPE_CHECKING:
     from fakescope.models import Backbone
+    from fakescope.ood.base import InputScorer
 
 #: File name of the fitted head inside a bundle.
 HEAD_FILE = "head.skops"
@@ -217,8 +219,13 @@ class ProbeDetector(Detector):
         paths: Sequence[str | Path],
         progress: str | None,
         image_fn: Callable[[Image.Image], Image.Image] | None = None,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
     ) -> tuple[np.ndarray, list[str]]:
-        """Embeddings via the cache; a degradation is cached only when it has a ``cache_tag``."""
+        """Embeddings via the cache; a degradation is cached only when it has a ``cache_tag``.
+
+        ``batch_size`` / ``num_workers``: for this call only (default: params).
+        """
         cfg = self.input_config
         tag = getattr(image_fn, "cache_tag", None)
         return embed_files(
@@ -228,8 +235,8 @@ class ProbeDetector(Detector):
             eval_transform(cfg),
             (3, cfg.size, cfg.size),
             cache=self.embedding_cache(tag) if image_fn is None or tag else None,
-            batch_size=self._p.batch_size,
-            num_workers=self._p.num_workers,
+            batch_size=self._p.batch_size if batch_size is None else batch_size,
+            num_workers=self._p.num_workers if num_workers is None else num_workers,
             image_fn=image_fn,
             progress=progress,
         )
@@ -301,6 +308,73 @@ class ProbeDetector(Detector):
         """Class probabilities [B, C] in ``classes_`` order for a batch ``x`` [B, 3, H, W]."""
         return self._proba(self._embed_batch(x))
 
+    def _head_outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(proba [N, C], logits [N, C])`` of backbone embeddings ``x`` [N, D]; logits =
+        the head's ``decision_function`` when it has one, else log(proba)."""
+        from fakescope.detectors.features import sklearn_head_logits
+
+        n_classes = len(self.check_fitted())
+        inputs = self._head_input(x)
+        proba = head_proba(self._head_or_raise(), inputs, n_classes)
+        return proba, sklearn_head_logits(self._head_or_raise(), inputs, n_classes, proba)
+
+    def _features_batch(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """One backbone pass: ``(proba [B, C], logits [B, C], embedding [B, D])``."""
+        emb = self._embed_batch(x)
+        proba, logits = self._head_outputs(emb)
+        return proba, logits, emb
+
+    def features(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        progress: str | None = None,
+        input_scorers: Sequence[InputScorer] = (),
+        batch_size: int | None = None,
+        num_workers: int | None = None,
+    ) -> Features:
+        """:meth:`Detector.features` via the embedding cache (when no input scorer needs images)."""
+        if input_scorers:
+            return super().features(
+                paths,
+                progress=progress,
+                input_scorers=input_scorers,
+                batch_size=batch_size,
+                num_workers=num_workers,
+            )
+        classes = self.check_fitted()
+        emb, errors = self._embed_files(paths, progress, None, batch_size, num_workers)
+        proba, logits = self._head_outputs(emb)
+        return Features(proba, logits, emb, errors, list(classes))
+
+    def differentiable_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C] of ``x`` [B, 3, H, W] with autograd, for a linear head (logistic
+        regression / linear SVM, after an optional StandardScaler) without a reducer (ODIN)."""
+        head = self._head_or_raise()
+        steps = [step for _, step in head.steps if step not in (None, "passthrough")]
+        final = steps[-1]
+        linear = hasattr(final, "coef_") and hasattr(final, "intercept_")
+        scalers_ok = all(type(st).__name__ == "StandardScaler" for st in steps[:-1])
+        if self._p.reduce_dim is not None or not linear or not scalers_ok:
+            return super().differentiable_logits(x)
+        z = self.backbone.forward_features(x.to(self.device)).float().flatten(1)
+        for st in steps[:-1]:
+            mean = torch.as_tensor(getattr(st, "mean_", None) if st.with_mean else 0.0)
+            scale = torch.as_tensor(getattr(st, "scale_", None) if st.with_std else 1.0)
+            z = (z - mean.float().to(z.device)) / scale.float().to(z.device)
+        coef = torch.as_tensor(np.asarray(final.coef_), dtype=torch.float32, device=z.device)
+        bias = torch.as_tensor(np.asarray(final.intercept_), dtype=torch.float32, device=z.device)
+        d = z @ coef.T + bias  # [B, 1] binary or [B, K]
+        cols = np.asarray(final.classes_, dtype=np.int64)
+        n_classes = len(self.check_fitted())
+        out = torch.full((len(z), n_classes), -1e4, dtype=torch.float32, device=z.device)
+        if d.shape[1] == 1:
+            out[:, int(cols[0])] = 0.0
+            out[:, int(cols[1])] = d[:, 0]
+        else:
+            out[:, torch.as_tensor(cols)] = d
+        return out
+
     def _tensors(self) -> dict[str, torch.Tensor]:
         # clone: safetensors refuses tensors sharing storage (tied weights)
         out = {_PREFIX + k: v.detach().cpu().clone() for k, v in self.backbone.state_dict().items()}
@@ -366,6 +440,8 @@ class ProbeDetector(Detector):
         *,
         image_fn: Callable[[Image.Image], Image.Image] | None = None,
         progress: str | None = None,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
     ) -> Prediction:
         """Class probabilities [N, C] for image files (NaN rows + errors for failed files).
 
@@ -374,8 +450,8 @@ class ProbeDetector(Detector):
         otherwise every image is decoded, degraded and embedded afresh.
         """
         classes = self.check_fitted()
-        x, errors = self._embed_files(paths, progress, image_fn)
-        return Prediction(self._proba(x), errors, list(classes))
+        x, errors = self._embed_files(paths, progress, image_fn, batch_size, num_workers)
+        return Prediction(self._proba(x), errors, list(classes), threshold=self.threshold_)
 
     def embed(self, paths: Sequence[str | Path], *, progress: str | None = None) -> np.ndarray:
         """Frozen embeddings [N, D] for image files via the cache (NaN rows where a file failed)."""

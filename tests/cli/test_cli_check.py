@@ -1,0 +1,88 @@
+"""``fakescope check``: JSON in input order with per-image errors, exit codes, table, calibration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+from fakescope.data.index import index_dataset
+from fakescope.data.schema import SPLIT
+from fakescope.detectors.base import Detector
+from fakescope.serve.calibration import calibrate_detector
+from tests.conftest import write_image
+
+KEYS = {"path", "p_fake", "p_fake_raw", "verdict", "reason", "ood_score", "class", "error"}
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    good1 = write_image(tmp_path / "b_first.png", 1, fmt="PNG")
+    broken = tmp_path / "a_broken.jpg"
+    broken.write_text("not an image")
+    good2 = write_image(tmp_path / "c_last.jpg", 2, fake=True)
+    return [good1, broken, tmp_path / "missing.png", good2]
+
+
+def test_json_keeps_input_order_with_broken_files_in_the_middle(
+    runner: CliRunner, tiny_bundle: Path, images: list[Path]
+) -> None:
+    res = runner.invoke(app, ["check", *map(str, images), "--model", str(tiny_bundle), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["path"] for r in rows] == [str(p) for p in images]
+    assert all(set(r) >= KEYS for r in rows)
+    ok = [r for i, r in enumerate(rows) if i in (0, 3)]
+    bad = [rows[1], rows[2]]
+    for r in ok:
+        assert r["error"] == "" and 0 <= r["p_fake"] <= 1 and r["verdict"] in {"real", "fake"}
+        assert r["reason"].endswith("(uncalibrated)") and r["ood_score"] is None
+    for r in bad:
+        assert r["error"] and r["p_fake"] is None and r["verdict"] == ""
+    assert "not an image" in rows[1]["error"]
+    assert "no calibration.json" in res.stderr
+
+
+def test_nothing_scored_exits_1(runner: CliRunner, tiny_bundle: Path, images: list[Path]) -> None:
+    res = runner.invoke(
+        app, ["check", str(images[1]), str(images[2]), "--model", str(tiny_bundle), "--json"]
+    )
+    assert res.exit_code == 1
+    assert [bool(r["error"]) for r in json.loads(res.stdout)] == [True, True]
+
+
+def test_table_output_and_folder_argument(
+    runner: CliRunner, tiny_bundle: Path, images: list[Path], tmp_path: Path
+) -> None:
+    res = runner.invoke(app, ["check", str(images[0]), str(tmp_path), "-m", str(tiny_bundle)])
+    assert res.exit_code == 0, res.output
+    flat = "".join(res.stdout.split())  # the table folds long cells over lines
+    assert "b_first.png" in flat and "isafolder" in flat
+    assert "verdict" in flat and "p_fake" in flat
+
+
+def test_user_errors_exit_2(runner: CliRunner, images: list[Path], tmp_path: Path) -> None:
+    res = runner.invoke(app, ["check", str(images[0]), "--model", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "no bundle at" in res.stderr
+
+
+def test_calibrated_bundle(
+    runner: CliRunner, tiny_bundle: Path, dataset: Path, images: list[Path], tmp_path: Path
+) -> None:
+    bundle = tmp_path / "cal"
+    shutil.copytree(tiny_bundle, bundle)
+    table = index_dataset(dataset)
+    cal = calibrate_detector(Detector.load(bundle), table[table[SPLIT] == "val"], alpha=0.5)
+    cal.save(bundle)
+    res = runner.invoke(app, ["check", str(images[0]), str(images[3]), "-m", str(bundle), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    for r in rows:
+        assert r["p_fake"] == pytest.approx(float(cal.transform(r["p_fake_raw"])))
+        assert "uncalibrated" not in r["reason"]
+        assert r["verdict"] in {"real", "fake", "unsure"}
+    assert "no calibration.json" not in res.stderr
