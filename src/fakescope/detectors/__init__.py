@@ -6,8 +6,10 @@ fill the registry (one line per detector).
 
 from fakescope.detectors import (
     cnn,  # noqa: F401 - registers "cnn"
+    general,  # noqa: F401 - registers "general"
     hierarchy,  # noqa: F401 - registers "hierarchy"
     probe,  # noqa: F401 - registers "probe"
+    unet_scorer,  # noqa: F401 - registers "unet"
 )
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction
 
