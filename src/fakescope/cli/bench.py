@@ -1,5 +1,5 @@
 """``fakescope bench``: ``speed`` (scan throughput and memory), ``heads`` (probe head fit
-times) and ``build`` (make a benchmark)."""
+times), ``build`` (make a benchmark) and ``serve`` (load-test the HTTP server)."""
 
 from __future__ import annotations
 
@@ -207,3 +207,63 @@ def build(
         console.print(kv_table(rows, title=title))
         console.print(f"benchmark: {root}")
         console.print(f"summary: {root / SUMMARY}")
+
+
+@app.command("serve")
+def serve_load(
+    model: Annotated[Path, typer.Option("--model", "-m", help="The bundle to serve.")],
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", "-i", help="Folder of images to send (default: 16 synthetic)."),
+    ] = None,
+    clients: Annotated[int, typer.Option("--clients", min=1, help="Concurrent clients.")] = 8,
+    requests: Annotated[
+        int, typer.Option("--requests", min=1, help="One-image requests in the load phase.")
+    ] = 400,
+    duration: Annotated[
+        float, typer.Option("--duration", min=1, help="Stop the load phase after this many s.")
+    ] = 60.0,
+    overload: Annotated[
+        int | None,
+        typer.Option(
+            "--overload", min=0, help="Requests in the burst (default 3 x --max-concurrent)."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Use at most N images.")] = 64,
+    max_concurrent: Annotated[
+        int, typer.Option("--max-concurrent", min=1, help="Server's concurrent-request limit.")
+    ] = 32,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Largest micro-batch.")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0, help="Micro-batch fill wait (ms).")
+    ] = 5.0,
+    device: DeviceOpt = None,
+) -> None:
+    """Load-test 'fakescope serve' in-process on 127.0.0.1: latency, images/s, vs a bare forward."""
+    with cli_errors():
+        from fakescope.bundle import read_meta
+        from fakescope.serve.limits import ServeLimits
+        from fakescope.serve.loadtest import folder_images, run_loadtest, synthetic_images
+
+        read_meta(model)
+        if images is not None:
+            from fakescope.scan import collect_paths
+
+            pics = folder_images(collect_paths([images])[:limit])
+        else:
+            pics = synthetic_images(min(limit, 16))
+        limits = ServeLimits(
+            max_concurrent=max_concurrent, max_batch=max_batch, max_wait_ms=max_wait_ms
+        )
+        report = run_loadtest(
+            model,
+            pics,
+            clients=clients,
+            requests=requests,
+            duration_s=duration,
+            overload=overload,
+            limits=limits,
+            device=device,
+        )
+        title = f"serving {model} ({len(pics)} distinct images, one per request)"
+        console.print(kv_table(report.rows(), title=title))

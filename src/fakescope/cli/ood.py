@@ -39,6 +39,10 @@ def benchmark(
         ),
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Subsampling seed.")] = 0,
+    page: Annotated[
+        Path | None,
+        typer.Option("--page", help="Also write the results page (e.g. docs/ood.md)."),
+    ] = None,
 ) -> None:
     """Train (or load) a CIFAR-10 classifier, fit every OOD scorer, score each OOD set."""
     with cli_errors():
@@ -55,8 +59,29 @@ def benchmark(
             log=out.print,
         )
         write_ood_report(result, out_dir)
+        if page is not None:
+            from fakescope.ood.page import write_page
+
+            write_page(out_dir, page)
+            out.print(f"wrote {page}")
         out.print(f"ID accuracy {100 * result.id_accuracy:.2f}%; report in {out_dir / 'report.md'}")
         for row in result.rows:
             out.print(
                 f"{row['scorer']:>12} {row['ood_set']:>14}  AUROC {100 * row['auroc']:6.2f}  FPR95 {100 * row['fpr95']:6.2f}"
             )
+
+
+@app.command("page")
+def page_command(
+    report_dir: Annotated[
+        Path, typer.Argument(help="A folder written by 'fakescope ood benchmark'.")
+    ],
+    page: Annotated[Path, typer.Option("--page", help="The Markdown page to write.")] = Path(
+        "docs/ood.md"
+    ),
+) -> None:
+    """Render a benchmark folder's report.json as the results page (default docs/ood.md)."""
+    with cli_errors():
+        from fakescope.ood.page import write_page
+
+        out.print(f"wrote {write_page(report_dir, page)}")

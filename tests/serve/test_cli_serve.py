@@ -1,0 +1,96 @@
+"""``fakescope serve`` (flags -> app, one-line errors) and ``fakescope bench serve`` / the load test."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fakescope.cli import app as cli
+from fakescope.serve.limits import MB, ServeLimits
+from fakescope.serve.loadtest import run_loadtest, synthetic_images
+from tests.cli.tiny_detector import tiny_registered  # noqa: F401 - autouse fixture
+from tests.serve.serve_helpers import tiny_bundle  # noqa: F401 - fixture
+
+
+def _error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_serve_passes_flags_to_the_app(tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+
+    def fake_run(app: Any, **kwargs: Any) -> None:
+        seen.update(kwargs, app=app)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    args = ["serve", "--model", str(tiny_bundle), "--port", "0", "--max-upload-mb", "1.5"]
+    args += ["--max-batch", "4", "--max-concurrent", "3", "--timeout", "7"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 0
+    limits = seen["app"].state.fakescope.limits
+    assert limits == ServeLimits(
+        max_upload_bytes=int(1.5 * MB), max_batch=4, max_concurrent=3, timeout_s=7.0
+    )
+    assert "serving" in result.output
+
+
+def test_serve_bad_bundle_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1 and "no bundle at" in lines[0]
+
+
+def test_serve_busy_port_is_one_line(tiny_bundle: Path) -> None:  # noqa: F811
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = CliRunner().invoke(
+            cli, ["serve", "--model", str(tiny_bundle), "--port", str(port)]
+        )
+    assert result.exit_code == 2
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0]
+
+
+def test_loadtest_counts_every_request_and_survives_a_burst(tiny_bundle: Path) -> None:  # noqa: F811
+    report = run_loadtest(
+        tiny_bundle,
+        synthetic_images(4, size=32),
+        clients=3,
+        requests=12,
+        duration_s=60,
+        overload=8,
+        limits=ServeLimits(max_concurrent=4, max_batch=4, max_wait_ms=2),
+    )
+    assert report.sent == 12 and sum(report.statuses.values()) == 12
+    assert report.statuses == {200: 12}
+    assert len(report.latencies) == 12 and report.percentile_ms(50) > 0
+    assert sum(report.batch_sizes) == 12  # every image went through the micro-batcher once
+    assert report.baseline_img_s > 0 and report.img_s > 0
+    assert report.cpu_per_img > 0 and report.baseline_cpu_per_img > 0
+    assert report.overload_sent == 8 and sum(report.overload.values()) == 8
+    assert report.overload_only_expected and report.health_after == 200
+
+
+def test_bench_serve_command_prints_the_table(tiny_bundle: Path) -> None:  # noqa: F811
+    args = ["bench", "serve", "--model", str(tiny_bundle), "--clients", "2", "--requests", "6"]
+    args += ["--overload", "4", "--max-concurrent", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    for key in (
+        "latency p50 / p95 / p99",
+        "images/s",
+        "server / bare forward",
+        "CPU ms",
+        "/health after",
+    ):
+        assert key in result.output
