@@ -125,6 +125,40 @@ class ContinualConfig(Strict):
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class OutlierConfig(Strict):
+    """Synthetic outliers for scorers trained on ID vs outliers (the abnormality module).
+
+    ``kinds``: transforms of :mod:`fakescope.data.outliers` (None = all); ``per_image``:
+    outliers made from each ID training image.
+    """
+
+    kinds: list[str] | None = None
+    per_image: int = Field(default=1, ge=1)
+
+
+class OODEvalConfig(Strict):
+    """The ``ood`` protocol (``eval --protocol ood``; see :mod:`fakescope.eval.ood_protocol`).
+
+    ``id_generators`` / ``ood_generators``: generator or family names (a family stands for
+    all its generators); ``ood_folders``: extra OOD sets ``NAME: PATH`` (folders of images);
+    ``scorers``: OOD scorer names, ``scorer_params``: their settings by name;
+    ``outliers`` / ``real_outliers``: training outliers of the abnormality module;
+    ``max_per_set``: at most this many test images per set (seeded subsample; None = all);
+    ``scenario``: a free label written into the report.
+    """
+
+    scenario: str = ""
+    id_generators: list[str] = Field(default_factory=list)
+    ood_generators: list[str] = Field(default_factory=list)
+    ood_folders: dict[str, Path] = Field(default_factory=dict)
+    scorers: list[str] = Field(default_factory=lambda: ["msp", "energy", "knn", "mahalanobis"])
+    scorer_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    outliers: OutlierConfig = OutlierConfig()
+    real_outliers: list[Path] = Field(default_factory=list)
+    max_per_set: int | None = Field(default=None, ge=1)
+    seed: int = 0
+
+
 class ExperimentConfig(Strict):
     """The whole experiment: data, detector, evaluation, output folder."""
 
@@ -132,6 +166,7 @@ class ExperimentConfig(Strict):
     detector: DetectorSpec = DetectorSpec()
     eval: EvalConfig = EvalConfig()
     continual: ContinualConfig = ContinualConfig()
+    ood: OODEvalConfig = OODEvalConfig()
     out: Path = Path("runs/latest")
     workdir: Path | None = None
 
@@ -173,6 +208,7 @@ def load_config(
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    _resolve_ood_paths(raw, base)
     for keys in PATH_FIELDS:
         node: Any = raw
         for k in keys[:-1]:
@@ -180,6 +216,24 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         if isinstance(node, dict) and isinstance(node.get(keys[-1]), str | Path):
             value = Path(node[keys[-1]]).expanduser()
             node[keys[-1]] = str(value if value.is_absolute() else (base / value).resolve())
+
+
+def _resolve_ood_paths(raw: dict[str, Any], base: Path) -> None:
+    """Resolve ``ood.ood_folders`` values and ``ood.real_outliers`` against ``base``."""
+    ood = raw.get("ood")
+    if not isinstance(ood, dict):
+        return
+
+    def fix(value: Any) -> Any:
+        if not isinstance(value, str | Path):
+            return value
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+
+    if isinstance(ood.get("ood_folders"), dict):
+        ood["ood_folders"] = {k: fix(v) for k, v in ood["ood_folders"].items()}
+    if isinstance(ood.get("real_outliers"), list):
+        ood["real_outliers"] = [fix(v) for v in ood["real_outliers"]]
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -9,7 +9,13 @@ Importing :mod:`fakescope.eval.generalisation` registers ``single-source`` and
 :mod:`fakescope.eval.attribution` registers ``attribution``.
 """
 
-from fakescope.eval import attribution, generalisation, leave_one_out, metrics
+from fakescope.eval import (
+    attribution,
+    generalisation,
+    leave_one_out,
+    metrics,
+    ood_protocol,  # noqa: F401 - registers the "ood" protocol
+)
 from fakescope.eval.metrics import OVERALL, binary_metrics, group_masks, group_metrics
 from fakescope.eval.protocols import (
     PROTOCOLS,

@@ -123,6 +123,7 @@ def run_experiment(
         return cls(params)
 
     options: dict[str, Any] = dict(cfg.eval.protocol_options())
+    options["ood"] = cfg.ood  # the ood protocol's settings (other protocols ignore them)
     if cfg.eval.test_data is not None:
         from fakescope.data.prepare import index_config
 
