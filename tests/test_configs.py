@@ -15,7 +15,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 #: Results plans (fakescope results run PLAN) are not experiment configs.
 PLANS = sorted(CONFIG_DIR.glob("results*.yaml"))
 CONFIGS = sorted(set(CONFIG_DIR.glob("*.yaml")) - set(PLANS))
-#: The reference recipes of docs/SYSTEMS.md; each must be in every results plan.
+#: The reference recipes of docs/systems.md; each must be in every results plan.
 REFERENCE = {
     "cnndetection",
     "univfd",

@@ -1,6 +1,10 @@
 """The ``hierarchy`` detector: tree building, path probabilities, routing, bundles, bad input.
 
-Tiny data: 16 px PNGs, generators g_a + g_b (family "gan") and d_a ("diffusion").
+Tiny data: 32 px PNGs of smooth noise (not piecewise constant, so no trivial
+shortcut), generators g_a + g_b (family "gan") and d_a ("diffusion"), each adding
+its own period-2 pattern: g_a horizontal stripes, g_b vertical stripes, d_a a
+checkerboard. Every level's classes are balanced in the test, so chance is
+known (0.5 per level, 0.25 end to end) and the tree is checked to beat it.
 Nodes: probes on timm's random-init ``test_resnet`` at 32 px (no cache); the
 main tree's level 1 is a 1-epoch cnn at 24 px, so nodes preprocess differently.
 """
@@ -24,7 +28,7 @@ from fakescope.data.transforms import eval_transform
 from fakescope.detectors import DETECTORS, Detector
 from fakescope.detectors.hierarchy import HierarchyDetector
 from fakescope.errors import ConfigError, DataError
-from tests.conftest import write_image
+from fakescope.eval.attribution import evaluate_attribution
 
 FAMILIES = {"g_a": "gan", "g_b": "gan", "d_a": "diffusion"}
 PROBE: dict[str, Any] = {
@@ -50,6 +54,34 @@ CNN: dict[str, Any] = {
 }
 
 
+#: Amplitude (grey levels) of each generator's pattern on top of the smooth noise.
+PATTERN_AMPLITUDE = 24.0
+
+
+def pattern(generator: str, size: int) -> np.ndarray:
+    """[size, size] of +-1: g_a rows, g_b columns, d_a a checkerboard; zeros for reals ("")."""
+    i, j = np.mgrid[0:size, 0:size]
+    cells = {"g_a": i % 2 == 0, "g_b": j % 2 == 0, "d_a": (i + j) % 2 == 0}
+    if generator not in cells:
+        return np.zeros((size, size))
+    return np.where(cells[generator], 1.0, -1.0)
+
+
+def write_pattern_image(path: Path, seed: int, generator: str, size: int = 32) -> Path:
+    """A PNG of bilinearly up-sampled noise + pixel noise, plus ``generator``'s pattern."""
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.uniform(40, 215, (size // 4, size // 4, 3)).astype(np.uint8))
+    base = np.asarray(small.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float64)
+    img = (
+        base
+        + rng.normal(0, 6, base.shape)
+        + PATTERN_AMPLITUDE * pattern(generator, size)[..., None]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(img, 0, 255).round().astype(np.uint8)).save(path, format="PNG")
+    return path
+
+
 def hierarchy_table(root: Path, n_real: tuple[int, int, int] = (12, 4, 4)) -> pd.DataFrame:
     """Sample table: per split ``n_real`` reals and n_real // 3 fakes of each generator (+ families)."""
     samples, seed = [], 0
@@ -57,7 +89,7 @@ def hierarchy_table(root: Path, n_real: tuple[int, int, int] = (12, 4, 4)) -> pd
         rows = [("", False)] * count + [(g, True) for g in FAMILIES for _ in range(count // 3)]
         for gen, fake in rows:
             seed += 1
-            path = write_image(root / split / f"{seed}.png", seed, size=16, fake=fake, fmt="PNG")
+            path = write_pattern_image(root / split / f"{seed}.png", seed, gen)
             samples.append(Sample(str(path), int(fake), gen, FAMILIES.get(gen, ""), split))
     return make_table(samples)
 
@@ -114,6 +146,18 @@ def test_registered_and_tree_shape(fitted: HierarchyDetector, workdir: Path) -> 
     assert fitted.embedding_dim == nodes["level1"].embedding_dim
 
 
+def test_attribution_is_well_above_chance_at_every_level(tmp_path: Path) -> None:
+    data = hierarchy_table(tmp_path, n_real=(24, 12, 24))  # test: 24 reals, 8 fakes per generator
+    tree = probe_tree().fit(data[data.split == "train"], data[data.split == "val"])
+    results = evaluate_attribution(tree, data[data.split == "test"].reset_index(drop=True))
+    assert set(results) == {"end_to_end", "level1", "level2", "level3:gan"}
+    # balanced accuracy: chance is 0.5 for each two-way level, 0.25 end to end (4 classes)
+    for level in ("level1", "level2", "level3:gan"):
+        assert results[level].balanced_accuracy >= 0.85, (level, results[level].balanced_accuracy)
+    assert results["end_to_end"].balanced_accuracy >= 0.75
+    assert results["level3:gan"].n == 16 and results["level2"].n == 24  # fakes only
+
+
 def test_path_probabilities(fitted: HierarchyDetector, paths: list[str]) -> None:
     assert fitted.nodes_ is not None
     pred = fitted.predict(paths)
@@ -133,7 +177,9 @@ def test_path_probabilities(fitted: HierarchyDetector, paths: list[str]) -> None
     np.testing.assert_allclose(pred.proba[ok, 1], d_a[ok], rtol=1e-5)
 
 
-def test_route_follows_the_per_level_argmax(fitted: HierarchyDetector, paths: list[str]) -> None:
+def test_route_follows_the_verdict_then_the_per_level_argmax(
+    fitted: HierarchyDetector, paths: list[str]
+) -> None:
     assert fitted.nodes_ is not None
     route = fitted.route(paths)
     assert list(route.columns[:3]) == ["path", "is_fake", "p_fake"]
@@ -147,7 +193,8 @@ def test_route_follows_the_per_level_argmax(fitted: HierarchyDetector, paths: li
     gen = np.array(["g_a", "g_b"])[np.argmax(child(l3.proba, l3.classes, ["g_a", "g_b"]), 1)]
     gen = np.where(fam == "gan", gen, "d_a")
     r = route[ok]
-    assert list(r["is_fake"]) == list(np.argmax(l1, axis=1)[ok] == 1)
+    # the verdict is level 1's P(fake) against the tree's threshold (chosen on val), one rule
+    assert list(r["is_fake"]) == list((1.0 - l1[:, 0] >= fitted.threshold_)[ok])
     assert list(r["family"]) == list(fam[ok]) and list(r["generator"]) == list(gen[ok])
     assert (r.loc[r["family"] == "diffusion", "p_generator"] == 1.0).all()
     assert list(r["predicted"]) == list(np.where(r["is_fake"], r["generator"], "real"))
@@ -155,7 +202,8 @@ def test_route_follows_the_per_level_argmax(fitted: HierarchyDetector, paths: li
     np.testing.assert_allclose(r["path_proba"], path_p, rtol=1e-5)
     proba = fitted.predict(paths).proba[ok.to_numpy()]
     fake_rows = r["is_fake"].to_numpy(dtype=bool)
-    cols = [fitted.classes_.index(g) for g in r.loc[fake_rows, "generator"]]
+    classes = fitted.check_fitted()
+    cols = [classes.index(g) for g in r.loc[fake_rows, "generator"]]
     np.testing.assert_allclose(
         proba[fake_rows, cols], r.loc[fake_rows, "path_proba"], rtol=1e-5
     )  # the route's probability is the path probability of its end class
@@ -241,7 +289,7 @@ def test_bad_input_is_a_one_line_error(data: pd.DataFrame) -> None:
     unnamed = train.assign(generator="")
     with pytest.raises(DataError, match="no generator name"):
         probe_tree().fit(unnamed)
-    errors = [
+    errors: list[tuple[dict[str, Any], str]] = [
         ({"level2": {"name": "nope"}}, "hierarchy level2 node: unknown detector 'nope'"),
         ({"level3": {"name": "cnn", "params": {"archh": 1}}}, "unknown hierarchy level3 node"),
         ({"node": {"name": "cnn", "params": {"target": "cls"}}}, "must not set target"),

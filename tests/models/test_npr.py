@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from fakescope.models.network import feature_width, pooled_features
-from fakescope.models.npr import NPRNet, npr_residual
+from fakescope.models.npr import NPR_SCALE, NPRNet, npr_residual
 
 GEN = torch.Generator().manual_seed(0)
 
@@ -46,9 +46,9 @@ def test_nprnet_filters_then_delegates() -> None:
     wrapped = NPRNet(net).eval()
     x = torch.rand(2, 3, 32, 32, generator=GEN)
     with torch.no_grad():
-        assert torch.allclose(wrapped(x), net(npr_residual(x)))
+        assert torch.allclose(wrapped(x), net(npr_residual(x) * NPR_SCALE))
         feats = wrapped.forward_features(x)
-        assert torch.allclose(feats, net.forward_features(npr_residual(x)))
+        assert torch.allclose(feats, net.forward_features(npr_residual(x) * NPR_SCALE))
         pooled = wrapped.forward_head(feats, pre_logits=True)
         assert pooled.shape == (2, net.num_features)
         assert torch.allclose(pooled_features(wrapped, x), pooled)

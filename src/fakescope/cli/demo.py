@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +21,9 @@ def demo(
     progress: ProgressOpt = True,
 ) -> None:
     """Build a small benchmark from bundled real images, train, evaluate, report, scan."""
+    started = time.perf_counter()
     with cli_errors():
-        from fakescope.demo import run_demo
+        from fakescope.demo import format_seconds, run_demo
 
         result = run_demo(out_dir, preset=preset, progress=progress)
         out.print("\nCross-generator ROC-AUC (rows: trained on, columns: tested on):")
@@ -29,3 +31,6 @@ def demo(
         out.print(f"\nmodel bundle: {result.bundle}")
         out.print(f"scan results: {result.scan_csv}")
         out.print(f"[bold]HTML report: {result.report_html}[/bold]")
+        stages = ", ".join(f"{k} {format_seconds(v)}" for k, v in result.seconds.items())
+        out.print(f"stages: {stages}")
+        out.print(f"[bold]demo finished in {format_seconds(time.perf_counter() - started)}[/bold]")

@@ -4,7 +4,7 @@
 names. Each kind registers itself in :data:`BACKBONES` when imported below.
 """
 
-from fakescope.models import effnet_lite0, openclip, timm_backbone
+from fakescope.models import effnet_lite0, npr_resnet, openclip, timm_backbone
 from fakescope.models.backbone import (
     BACKBONES,
     DEFAULT_BACKBONE,
@@ -26,6 +26,7 @@ __all__ = [
     "efficientnet_lite0_classifier",
     "effnet_lite0",
     "list_backbones",
+    "npr_resnet",
     "openclip",
     "read_weights_file",
     "register_backbone",

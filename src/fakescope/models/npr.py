@@ -4,8 +4,10 @@ Generators up-sample feature maps, which leaves neighbouring pixels
 correlated in 2x2 cells. NPR feeds the network the residual
 ``x - up(down(x, 0.5))`` with nearest interpolation: 0 wherever the image is
 piecewise constant on 2x2 cells (exactly what a 2x nearest up-sampler makes),
-and the local pixel differences elsewhere. :class:`NPRNet` puts that filter in
-front of any timm model (``cnn`` detector, ``input_filter="npr"``).
+and the local pixel differences elsewhere. :class:`NPRNet` puts that filter,
+scaled by :data:`NPR_SCALE` (2/3, as the paper's network does), in front of any
+timm model (``cnn`` detector, ``input_filter="npr"``); the paper's own shallow
+ResNet is ``arch: npr_resnet50`` (:mod:`fakescope.models.npr_resnet`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any, cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+#: The paper multiplies the residual by 2/3 before its first convolution.
+NPR_SCALE = 2.0 / 3.0
 
 
 def npr_residual(x: Tensor) -> Tensor:
@@ -32,7 +37,7 @@ def npr_residual(x: Tensor) -> Tensor:
 
 
 class NPRNet(nn.Module):
-    """A timm model applied to :func:`npr_residual` of its input.
+    """A timm model applied to :func:`npr_residual` of its input, times :data:`NPR_SCALE`.
 
     ``forward`` / ``forward_features`` take images [B, 3, H, W]; ``forward_head``
     and ``num_features`` are the wrapped model's (so pooled pre-logits work as usual).
@@ -55,12 +60,12 @@ class NPRNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """The wrapped model's output (logits or embedding) for images ``x`` [B, 3, H, W]."""
-        out: Tensor = self.net(npr_residual(x))
+        out: Tensor = self.net(npr_residual(x) * NPR_SCALE)
         return out
 
     def forward_features(self, x: Tensor) -> Tensor:
         """The wrapped model's unpooled features of the residual of ``x`` [B, 3, H, W]."""
-        feats: Tensor = cast(Any, self.net).forward_features(npr_residual(x))
+        feats: Tensor = cast(Any, self.net).forward_features(npr_residual(x) * NPR_SCALE)
         return feats
 
     def forward_head(self, feats: Tensor, pre_logits: bool = False) -> Tensor:

@@ -17,7 +17,7 @@ import torch
 from timm.data import resolve_data_config
 from torch import nn
 
-from fakescope.data.transforms import InputConfig
+from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from fakescope.errors import FakescopeError
 from fakescope.models.backbone import Backbone, register_backbone, rgb_triple, split_arg
 from fakescope.models.hub import (
@@ -71,6 +71,23 @@ def timm_input_config(model: nn.Module) -> InputConfig:
     return InputConfig(
         size=size, mean=rgb_triple(cfg["mean"]), std=rgb_triple(cfg["std"]), resize="resize"
     )
+
+
+def pretrained_mean_std(
+    arch: str,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(mean, std) of ``arch``'s pretrained config in timm (ImageNet's when it has none).
+
+    Read from timm's registry without building the model or touching the hub, so
+    e.g. ``legacy_xception`` gets (0.5, 0.5, 0.5) and CLIP ViTs get CLIP's statistics.
+    """
+    try:
+        cfg = timm.models.get_pretrained_cfg(arch)
+    except Exception:  # unknown or unregistered name: the create step reports it
+        cfg = None
+    if cfg is None or not getattr(cfg, "mean", None) or not getattr(cfg, "std", None):
+        return IMAGENET_MEAN, IMAGENET_STD
+    return rgb_triple(cfg.mean), rgb_triple(cfg.std)
 
 
 def create_timm_model(
