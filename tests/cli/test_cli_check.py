@@ -86,3 +86,28 @@ def test_calibrated_bundle(
         assert "uncalibrated" not in r["reason"]
         assert r["verdict"] in {"real", "fake", "unsure"}
     assert "no calibration.json" not in res.stderr
+
+
+def test_faces_json_has_boxes_and_onnx_needs_an_export(
+    runner: CliRunner, tiny_bundle: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    pytest.importorskip("cv2")
+    face = tmp_path / "face.jpg"
+    with zipfile.ZipFile(shared_data / "lfw-deepfunneled-8k.zip") as zf:
+        face.write_bytes(zf.read("lfw/AJ_Cook/AJ_Cook_0001.jpg"))
+    res = runner.invoke(app, ["check", str(face), "-m", str(tiny_bundle), "--faces", "--json"])
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(res.stdout)
+    assert set(row) == KEYS | {"faces"} and len(row["faces"]) == 1
+    f = row["faces"][0]
+    assert f["p_fake"] == row["p_fake"] and row["reason"].endswith("1 face")
+    x0, y0, x1, y1 = f["crop"]
+    assert x0 <= f["box"][0] and y0 <= f["box"][1] and x1 >= f["box"][2] and y1 >= f["box"][3]
+    res = runner.invoke(app, ["check", str(face), "-m", str(tiny_bundle), "--faces"])
+    assert res.exit_code == 0 and "1 face" in res.stdout
+    res = runner.invoke(
+        app, ["check", str(face), "-m", str(tiny_bundle), "--backend", "onnxruntime"]
+    )
+    assert res.exit_code == 2 and "run fakescope export" in res.stderr

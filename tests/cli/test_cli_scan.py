@@ -222,3 +222,85 @@ def test_without_out_prints_rows(runner: CliRunner, tiny_bundle: Path, broken: P
     res = runner.invoke(app, ["scan", str(broken / "ok.jpg"), "-m", str(tiny_bundle), *SCAN])
     assert res.exit_code == 0
     assert "ok.jpg" in res.stdout and "scanned 1 file:" in res.stdout
+
+
+# ------------------------------------------------- --backend onnxruntime / --faces
+def random_cnn_bundle(out: Path) -> Path:
+    """A cnn bundle with random test_resnet weights at 32 px (no training)."""
+    import torch
+
+    from fakescope.detectors.cnn import CNNDetector
+
+    det = CNNDetector({"arch": "test_resnet", "img_size": 32, "num_workers": 0})
+    det.classes_ = ["real", "fake"]
+    torch.manual_seed(0)
+    det._restore(dict(det._create(2, start=False).state_dict()), out)
+    return det.save(out)
+
+
+def test_export_then_scan_with_onnxruntime_matches_torch(
+    runner: CliRunner, broken: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    bundle = random_cnn_bundle(tmp_path / "cnn")
+    args = ["scan", str(broken), "-m", str(bundle), *SCAN]
+    res = runner.invoke(app, [*args, "--backend", "onnxruntime"])
+    assert res.exit_code == 2
+    (line,) = error_lines(res.stderr)
+    assert "no model.onnx; run fakescope export" in line and "--format onnx" in line
+    res = runner.invoke(app, ["export", str(bundle), "--format", "onnx"])
+    assert res.exit_code == 0, res.output
+    assert "max |dp|" in res.stdout and (bundle / "model.onnx").is_file()
+    tables = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.csv"
+        res = runner.invoke(app, [*args, "--backend", backend, "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        tables[backend] = pd.read_csv(out, keep_default_na=False)
+    t, o = tables["torch"], tables["onnxruntime"]
+    assert list(t["path"]) == list(o["path"]) and list(t["error"] != "") == list(o["error"] != "")
+    ok = t["error"] == ""
+    p_t = t.loc[ok, "p_fake_raw"].astype(float).to_numpy()
+    p_o = o.loc[ok, "p_fake_raw"].astype(float).to_numpy()
+    assert len(p_t) == len(GOOD) and np.abs(p_t - p_o).max() <= 1e-4
+    res = runner.invoke(app, [*args, "--backend", "tensorrt"])
+    assert res.exit_code == 2 and "backend 'tensorrt' is not available" in res.stderr
+    res = runner.invoke(app, ["export", str(bundle), "--format", "tflite"])
+    assert res.exit_code == 2 and "unknown export format 'tflite'" in res.stderr
+
+
+def test_export_refuses_a_detector_without_an_export_module(
+    runner: CliRunner, tiny_bundle: Path
+) -> None:
+    res = runner.invoke(app, ["export", str(tiny_bundle), "--format", "onnx"])
+    assert res.exit_code == 2
+    (line,) = error_lines(res.stderr)
+    assert "cannot be exported to ONNX" in line and not (tiny_bundle / "model.onnx").exists()
+
+
+def test_scan_faces_adds_face_columns(
+    runner: CliRunner, tiny_bundle: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    pytest.importorskip("cv2")
+    d = tmp_path / "faces"
+    d.mkdir()
+    with zipfile.ZipFile(shared_data / "lfw-deepfunneled-8k.zip") as zf:
+        (d / "face.jpg").write_bytes(zf.read("lfw/AJ_Cook/AJ_Cook_0001.jpg"))
+    noise = np.random.default_rng(0).integers(0, 256, (120, 120, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(d / "noise.png")
+    (d / "text.jpg").write_text("not an image")
+    out = tmp_path / "faces.csv"
+    res = runner.invoke(app, ["scan", str(d), "-m", str(tiny_bundle), "--faces", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out, keep_default_na=False).set_index("path")
+    assert list(table.columns)[-3:] == ["faces", "face_boxes", "error"]
+    face = table.loc[str(d / "face.jpg")]
+    assert int(face["faces"]) == 1 and face["reason"].endswith("1 face")
+    ((box,),) = [[f["box"] for f in json.loads(face["face_boxes"])]]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    assert abs(cx - 125) < 25 and abs(cy - 125) < 25  # LFW faces are centred in 250x250
+    empty = table.loc[str(d / "noise.png")]
+    assert int(empty["faces"]) == 0 and empty["reason"].startswith("no face found")
+    assert table.loc[str(d / "text.jpg")]["error"] and table.loc[str(d / "text.jpg")]["faces"] == ""

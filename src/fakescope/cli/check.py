@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fakescope.cli.common import cli_errors, err, out
+from fakescope.cli.scan import BackendOpt, FacesOpt
 
 if TYPE_CHECKING:
     from fakescope.serve.verdict import Verdict
@@ -42,6 +43,8 @@ def check(
             help="Cut on the raw detector P(fake); default: the bundle's validation threshold.",
         ),
     ] = None,
+    backend: BackendOpt = "torch",
+    faces: FacesOpt = False,
 ) -> None:
     """Check IMG [IMG...]: verdict (real / fake / unsure), calibrated p_fake, reason, OOD score.
 
@@ -53,10 +56,10 @@ def check(
 
         if threshold is not None:
             check_threshold(threshold)
-        vm = VerdictModel.load(model)
+        vm = VerdictModel.load(model, backend=backend)
         files = [p.expanduser() for p in images]
         readable = [p for p in files if not p.is_dir()]
-        scored = iter(vm.decide_paths(readable, threshold=threshold, num_workers=0))
+        scored = iter(vm.decide_paths(readable, threshold=threshold, num_workers=0, faces=faces))
         verdicts = [
             Verdict(str(p), None, None, "", "", None, "", f"{p} is a folder; pass image files")
             if p.is_dir()
@@ -66,18 +69,19 @@ def check(
         if as_json:
             typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=2))
         else:
-            out.print(_table(verdicts, multiclass=len(vm.classes) > 2))
+            out.print(_table(verdicts, multiclass=len(vm.classes) > 2, faces=faces))
         if vm.calibrator is None:
             err.print(f"note: {NO_CALIBRATION}")
         if all(v.error for v in verdicts):
             raise typer.Exit(EXIT_NOTHING_SCORED)
 
 
-def _table(verdicts: list[Verdict], *, multiclass: bool) -> Table:
-    """One row per image: file, verdict, p_fake, reason, ood score[, class], error."""
+def _table(verdicts: list[Verdict], *, multiclass: bool, faces: bool = False) -> Table:
+    """One row per image: file, verdict, p_fake, reason, ood score[, class][, faces], error."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     columns = ["file", "verdict", "p_fake", "reason", "ood score"]
     columns += ["class"] if multiclass else []
+    columns += ["faces"] if faces else []
     for col in [*columns, "error"]:
         table.add_column(col, overflow="fold")
     for v in verdicts:
@@ -89,5 +93,16 @@ def _table(verdicts: list[Verdict], *, multiclass: bool) -> Table:
             "" if v.ood_score is None else f"{v.ood_score:.3g}",
         ]
         cells += [Text(v.cls)] if multiclass else []
+        cells += [Text(_faces_cell(v))] if faces else []
         table.add_row(*cells, Text(v.error))
     return table
+
+
+def _faces_cell(v: Verdict) -> str:
+    """Per-face box and score, one face per line: ``(x0,y0)-(x1,y1) fake 0.912``."""
+    lines = []
+    for f in v.faces or ():
+        x0, y0, x1, y1 = f.box
+        p = "" if f.verdict.p_fake is None else f"{f.verdict.p_fake:.3f}"
+        lines.append(f"({x0},{y0})-({x1},{y1}) {f.verdict.verdict} {p}")
+    return "\n".join(lines)

@@ -21,6 +21,23 @@ from fakescope.cli.common import (
 #: Rows printed to the terminal when no --out file is given.
 PREVIEW_ROWS = 50
 
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="torch (the bundle's weights) or onnxruntime (its model.onnx on CPU; "
+        "write it with 'fakescope export BUNDLE --format onnx').",
+    ),
+]
+FacesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--faces",
+        help="Score each detected face (Haar cascade, square crop with 30% margin); "
+        "an image's verdict is its most-fake face, the whole image when no face is found.",
+    ),
+]
+
 
 def scan(
     targets: Annotated[
@@ -47,13 +64,16 @@ def scan(
     batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
     progress: ProgressOpt = True,
+    backend: BackendOpt = "torch",
+    faces: FacesOpt = False,
 ) -> None:
     """Scan FILE, DIR or GLOB: one row per file with path, p_fake, p_fake_raw, verdict, reason, ood_score, (class,) error.
 
     Verdicts are "real", "fake" or "unsure" (near the threshold, or out of
     distribution) from the bundle's calibration and OOD abstainer when it has them.
     Per-file errors (corrupt, truncated, not an image) are rows, not failures:
-    the exit code is 0 whenever the scan ran.
+    the exit code is 0 whenever the scan ran. With --faces two columns are added:
+    faces (count) and face_boxes (JSON: box, p_fake, verdict per face).
     """
     with cli_errors():
         from fakescope.scan import (
@@ -71,16 +91,28 @@ def scan(
         if threshold is not None:
             check_threshold(threshold)
         paths = collect_paths(targets)
-        model_ = VerdictModel.load(model)
+        model_ = VerdictModel.load(model, backend=backend)
         cut = model_.threshold if threshold is None else threshold
-        table = scan_paths(
-            model_,
-            paths,
-            threshold=cut,
-            batch_size=batch_size,
-            num_workers=workers,
-            progress=describe_progress(progress, "scanning"),
-        )
+        if faces:
+            import pandas as pd
+
+            from fakescope.scan import verdict_table
+            from fakescope.serve.face_verdicts import face_columns
+
+            verdicts = model_.decide_paths(paths, threshold=cut, batch_size=batch_size, faces=True)
+            table = verdict_table(verdicts, multiclass=len(model_.classes) > 2)
+            insert_at = list(table.columns).index("error")
+            for offset, (name, values) in enumerate(face_columns(verdicts).items()):
+                table.insert(insert_at + offset, name, pd.Series(values, dtype=object))
+        else:
+            table = scan_paths(
+                model_,
+                paths,
+                threshold=cut,
+                batch_size=batch_size,
+                num_workers=workers,
+                progress=describe_progress(progress, "scanning"),
+            )
         calibrated = None if model_.calibrator is None else model_.calibrated_threshold(cut)
         summary = summarize(table, cut, calibrated)
         if out_file is None:

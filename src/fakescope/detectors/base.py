@@ -35,6 +35,13 @@ if TYPE_CHECKING:
     from fakescope.ood.base import InputScorer
 
 
+#: Which detectors :meth:`Detector.explain_network` (heatmaps) supports, for error messages.
+EXPLAIN_SUPPORT = (
+    "heatmaps need a differentiable image -> P(fake) path: a cnn detector with a logit loss "
+    "(ce, bce) or a probe detector with the logistic head and no reducer"
+)
+
+
 class DetectorParams(BaseModel):
     """Settings shared by every detector; subclasses add their own fields.
 
@@ -341,6 +348,26 @@ class Detector(ABC):
             f"the {self.name} detector has no differentiable image -> logits path; "
             "input-gradient OOD scorers (odin) need one: choose another scorer"
         )
+
+    def export_module(self) -> torch.nn.Module:
+        """Optional hook: a torch module x [B, 3, H, W] -> ``(proba, logits, embedding)``.
+
+        Used by ONNX export (:mod:`fakescope.serve.onnx_export`); outputs match
+        :meth:`_features_batch`. Default: the built-in modules of
+        :mod:`fakescope.detectors.export` (cnn, probe with a logistic head);
+        other detectors raise a one-line error.
+        """
+        from fakescope.detectors.export import export_module
+
+        return export_module(self)
+
+    def explain_network(self) -> torch.nn.Module:
+        """The image network run inside :meth:`differentiable_logits`, for Grad-CAM heatmaps.
+
+        Optional hook (:mod:`fakescope.serve.heatmap` reads the last spatial layer of
+        this module); detectors without one raise a one-line error naming those that have it.
+        """
+        raise FakescopeError(f"the {self.name} detector cannot make heatmaps; {EXPLAIN_SUPPORT}")
 
     def features(
         self,

@@ -17,6 +17,13 @@ Rules, per image, first match wins:
    (reason ``"above threshold"`` / ``"below threshold"``, with
    ``" (uncalibrated)"`` appended when the bundle has no calibration).
 
+With ``faces=True`` (:meth:`VerdictModel.decide_images` / ``decide_paths``)
+each image's faces are found (:mod:`fakescope.data.faces`), every face crop
+gets its own verdict by the rules above, and the image's verdict is the one of
+its most-fake face (highest P(fake); reason suffixed with the number of
+faces); an image without a face is scored whole, reason prefixed ``"no face
+found"``. Per-face boxes and verdicts are in :attr:`Verdict.faces`.
+
 ``threshold`` is a cut on the *raw* detector P(fake) (``p_fake_raw``): the
 bundle's ``threshold_`` chosen on validation data, or a caller's override.
 The calibration map is monotone, so the same decision is ``p_fake >=
@@ -46,6 +53,7 @@ from fakescope.serve.calibration import Calibrator
 if TYPE_CHECKING:
     from PIL import Image
 
+    from fakescope.data.faces import Box, FaceSettings
     from fakescope.detectors.features import Features
     from fakescope.ood.abstain import Abstainer
 
@@ -56,8 +64,10 @@ REASON_BAND = "near the threshold"
 REASON_ABOVE = "above threshold"
 REASON_BELOW = "below threshold"
 UNCALIBRATED = " (uncalibrated)"
-#: Backends :meth:`VerdictModel.load` knows.
-BACKENDS = ("torch",)
+REASON_NO_FACE = "no face found"
+#: Backends :meth:`VerdictModel.load` knows: the bundle's torch detector, or its
+#: ``model.onnx`` run by onnxruntime on CPU (``fakescope export B --format onnx``).
+BACKENDS = ("torch", "onnxruntime")
 #: Shown when a bundle has no ``calibration.json``.
 NO_CALIBRATION = (
     "this bundle has no calibration.json: p_fake is the raw detector score and there is no "
@@ -73,7 +83,9 @@ class Verdict:
     no calibrator; None when the file failed); ``p_fake_raw``: the detector's
     own P(fake); ``verdict`` in {"real", "fake", "unsure"} or "" on error;
     ``ood_score``: higher = more out-of-distribution (None without an
-    abstainer); ``cls``: class name consistent with the verdict ("" on error).
+    abstainer); ``cls``: class name consistent with the verdict ("" on error);
+    ``faces``: per-face results when faces were asked for (None otherwise; empty
+    when no face was found).
     """
 
     path: str
@@ -84,6 +96,7 @@ class Verdict:
     ood_score: float | None
     cls: str
     error: str
+    faces: tuple[FaceVerdict, ...] | None = None
 
     @property
     def filename(self) -> str:
@@ -91,8 +104,9 @@ class Verdict:
         return Path(self.path).name
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``path, p_fake, p_fake_raw, verdict, reason, ood_score, class, error``."""
-        return {
+        """JSON-ready: ``path, p_fake, p_fake_raw, verdict, reason, ood_score, class, error``
+        (+ ``faces``: a list of :meth:`FaceVerdict.to_dict` when faces were asked for)."""
+        out: dict[str, Any] = {
             "path": self.path,
             "p_fake": self.p_fake,
             "p_fake_raw": self.p_fake_raw,
@@ -102,6 +116,27 @@ class Verdict:
             "class": self.cls,
             "error": self.error,
         }
+        if self.faces is not None:
+            out["faces"] = [f.to_dict() for f in self.faces]
+        return out
+
+
+@dataclass(frozen=True)
+class FaceVerdict:
+    """One face of an image: ``box`` (the detected face) and ``crop`` (the scored
+    region), both ``(x0, y0, x1, y1)`` pixels of the original image, and the
+    crop's :class:`Verdict`."""
+
+    box: Box
+    crop: Box
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``box``, ``crop`` and the crop's verdict fields (no path / error)."""
+        v = self.verdict.to_dict()
+        for key in ("path", "error", "faces"):
+            v.pop(key, None)
+        return {"box": list(self.box), "crop": list(self.crop), **v}
 
 
 def _num(x: float) -> float | None:
@@ -193,7 +228,11 @@ class VerdictModel:
     def load(
         cls, bundle_dir: str | Path, backend: str = "torch", *, device: str | None = None
     ) -> VerdictModel:
-        """Load a bundle folder: detector, ``calibration.json`` and ``ood.json`` when present."""
+        """Load a bundle folder: detector, ``calibration.json`` and ``ood.json`` when present.
+
+        ``backend="onnxruntime"`` runs the bundle's ``model.onnx`` on CPU (``device``
+        is then ignored); a missing or stale export is a one-line error.
+        """
         if backend not in BACKENDS:
             raise ConfigError(
                 f"backend {backend!r} is not available; use one of {', '.join(BACKENDS)}"
@@ -201,12 +240,23 @@ class VerdictModel:
         from fakescope.bundle import load_bundle
 
         directory = Path(bundle_dir).expanduser()
-        detector = load_bundle(directory, device=device)
+        detector: Detector
+        if backend == "onnxruntime":
+            from fakescope.serve.onnx_runtime import OnnxDetector
+
+            detector = OnnxDetector.from_bundle(directory)
+        else:
+            detector = load_bundle(directory, device=device)
         return cls(
             detector, Calibrator.load(directory), _load_abstainer(directory), source=directory
         )
 
     # --------------------------------------------------------------- facts
+    @property
+    def backend(self) -> str:
+        """The backend: "onnxruntime" for a bundle's ``model.onnx``, else "torch"."""
+        return "onnxruntime" if self.detector.name == "onnx" else "torch"
+
     @property
     def threshold(self) -> float:
         """The bundle's raw P(fake) cut (chosen on validation data)."""
@@ -236,7 +286,8 @@ class VerdictModel:
         cal = self.calibrator
         return {
             "source": self.source,
-            "detector": self.detector.name,
+            "detector": getattr(self.detector, "detector_name", "") or self.detector.name,
+            "backend": self.backend,
             "classes": self.classes,
             "threshold_raw": self.threshold,
             "threshold": self.calibrated_threshold(),
@@ -259,13 +310,20 @@ class VerdictModel:
         batch_size: int | None = None,
         num_workers: int | None = None,
         progress: str | None = None,
+        faces: bool = False,
+        face_settings: FaceSettings | None = None,
     ) -> list[Verdict]:
         """Verdicts for image files, in order; unreadable files get an ``error`` (never raise).
 
         ``threshold``: raw P(fake) cut (default: the bundle's); ``batch_size`` /
-        ``num_workers``: this call only (default: the detector's params).
+        ``num_workers``: this call only (default: the detector's params);
+        ``faces``: score each face (module docstring), decoding in this thread.
         """
         cut = check_threshold(self.threshold if threshold is None else threshold)
+        if faces:
+            from fakescope.serve.face_verdicts import decide_face_files
+
+            return decide_face_files(self, paths, cut, batch_size, face_settings)
         run: dict[str, Any] = {}
         if batch_size is not None:
             if batch_size < 1:
@@ -289,14 +347,23 @@ class VerdictModel:
         names: Sequence[str] | None = None,
         *,
         threshold: float | None = None,
+        faces: bool = False,
+        face_settings: FaceSettings | None = None,
     ) -> list[Verdict]:
-        """Verdicts for in-memory images (``names`` default ``image-0``, ``image-1``, ...)."""
+        """Verdicts for in-memory images (``names`` default ``image-0``, ``image-1``, ...).
+
+        ``faces``: score each face and take the most-fake one (module docstring).
+        """
         cut = check_threshold(self.threshold if threshold is None else threshold)
         labels = [f"image-{i}" for i in range(len(images))] if names is None else list(names)
         if len(labels) != len(images):
             raise ValueError(f"{len(labels)} names for {len(images)} images")
         if not images:
             return []
+        if faces:
+            from fakescope.serve.face_verdicts import decide_faces
+
+            return decide_faces(self, images, labels, cut, face_settings)
         if self.abstainer is None:
             pred = self.detector.predict_images(images)
             return decide(pred, labels, threshold=cut, calibrator=self.calibrator)
