@@ -12,7 +12,23 @@ from typing import Annotated
 import typer
 
 import fakescope
-from fakescope.cli import bench, bundle, data, demo, evaluate, listing, results, scan, train
+from fakescope.cli import (
+    bench,
+    bundle,
+    check,
+    continual,
+    data,
+    demo,
+    evaluate,
+    explain,
+    export,
+    listing,
+    ood,
+    results,
+    scan,
+    serve,
+    train,
+)
 from fakescope.cli.common import out
 
 app = typer.Typer(
@@ -26,11 +42,17 @@ app.command("demo")(demo.demo)
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("scan")(scan.scan)
+app.command("check")(check.check)
+app.command("explain")(explain.explain)
+app.command("export")(export.export)
 app.command("list")(listing.list_registered)
+app.command("serve")(serve.serve)
+app.command("continual")(continual.continual)
 app.add_typer(data.app, name="data")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(bench.app, name="bench")
 app.add_typer(results.app, name="results")
+app.add_typer(ood.app, name="ood")
 
 
 def _version(value: bool) -> None:
