@@ -68,7 +68,7 @@ def test_override_creates_missing_sections() -> None:
 
 def test_eval_protocol_options() -> None:
     cfg = load_config(None)
-    assert cfg.eval.protocol_options() == {"source": None, "holdout": None}
+    assert cfg.eval.protocol_options() == {"source": None, "holdout": None, "group": None}
     cfg = load_config(None, parse_set(["eval.protocol=single-source", "eval.source=dcgan"]))
     assert (cfg.eval.protocol, cfg.eval.source, cfg.eval.holdout) == (
         "single-source",
