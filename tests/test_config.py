@@ -76,7 +76,7 @@ def test_eval_protocol_options() -> None:
         None,
     )
     cfg = load_config(None, {"eval.holdout": "gan"})
-    assert cfg.eval.protocol_options() == {"source": None, "holdout": "gan"}
+    assert cfg.eval.protocol_options() == {"source": None, "holdout": "gan", "group": None}
 
 
 def test_override_through_a_scalar_is_an_error() -> None:
