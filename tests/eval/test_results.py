@@ -136,7 +136,8 @@ def test_run_plan_writes_runs_and_resume_skips_them(
     dirs = run_plan(plan_path, data, out, echo=lines.append, command="make it")
     assert dirs == [out / "alpha" / "all", out / "alpha" / "cross-generator", out / "beta" / "all"]
     assert [name for name, _ in rec.calls] == ["all", "cross-generator", "all"]
-    assert rec.calls[0][1] == {"source": None, "holdout": None}
+    options = rec.calls[0][1]
+    assert (options["source"], options["holdout"], options["group"]) == (None, None, None)
     for d in dirs:
         assert Report.from_json((d / "report.json").read_text()).metrics[AUC].iloc[0] == 0.75
         assert (d / "report.md").is_file()
