@@ -182,7 +182,15 @@ def without_family(
     Dropped: fakes of ``family`` and reals tagged with one of ``generators``;
     untagged reals (generator "") always stay.
     """
-    held = ((table[LABEL] == 1) & (table[FAMILY] == family)) | (
+    return without_group(table, FAMILY, family, generators)
+
+
+def without_group(
+    table: pd.DataFrame, column: str, value: str, generators: set[str] | frozenset[str]
+) -> pd.DataFrame:
+    """Rows of ``table`` outside group ``value`` of ``column`` (fakes whose ``column`` is
+    ``value`` and reals tagged with one of ``generators`` dropped; untagged reals stay)."""
+    held = ((table[LABEL] == 1) & (table[column].astype(str) == value)) | (
         (table[LABEL] == 0) & table[GENERATOR].isin(generators)
     )
     return table[~held].reset_index(drop=True)

@@ -29,7 +29,7 @@ import pandas as pd
 from fakescope.config import RobustnessConfig
 from fakescope.data.schema import GENERATOR, LABEL, validate_table
 from fakescope.errors import DataError
-from fakescope.eval.generalisation import _option, _run_sources
+from fakescope.eval.generalisation import _option, _run_sources, without_group
 from fakescope.eval.metrics import AUC, CLEAN, TIER, TRAIN
 from fakescope.eval.protocols import (
     PROTOCOLS,
@@ -54,16 +54,6 @@ def group_members(table: pd.DataFrame, column: str) -> dict[str, list[str]]:
     for key, gen in zip(fakes[column].astype(str), fakes[GENERATOR].astype(str), strict=True):
         out.setdefault(key, set()).add(gen)
     return {k: sorted(v) for k, v in sorted(out.items())}
-
-
-def without_group(
-    table: pd.DataFrame, column: str, value: str, generators: frozenset[str]
-) -> pd.DataFrame:
-    """Rows of ``table`` outside group ``value`` of ``column`` (see the module docstring)."""
-    held = ((table[LABEL] == 1) & (table[column].astype(str) == value)) | (
-        (table[LABEL] == 0) & table[GENERATOR].isin(generators)
-    )
-    return table[~held].reset_index(drop=True)
 
 
 @PROTOCOLS.register("leave-one-out")
