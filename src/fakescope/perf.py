@@ -7,7 +7,9 @@ Two numbers, both the median over ``repeats`` runs:
 * **scan img/s**: :func:`fakescope.scan.scan_paths` end to end (decode +
   transforms in DataLoader workers + forward + writing a CSV).
 
-Their ratio shows how much the input pipeline costs. Memory: the main
+Their ratio shows how much the input pipeline costs. :func:`compare_backends`
+runs both for a bundle's torch weights and its ``model.onnx`` (onnxruntime) on
+the same images in one process and reports onnxruntime / torch. Memory: the main
 process's resident set size (RSS) is sampled in a background thread while the
 scans run; the RSS at 10% of the scan time and at the end show whether memory
 stays flat (a leak grows between the two), plus the peak.
@@ -27,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from fakescope.data.decode import load_image
 from fakescope.data.transforms import eval_transform
 from fakescope.detectors.base import Detector
 from fakescope.errors import ConfigError, DataError, DecodeError
-from fakescope.scan import scan_paths, write_results
+from fakescope.scan import P_FAKE_RAW_COL, scan_paths, write_results
 
 MB = 1024.0 * 1024.0
 
@@ -121,6 +124,9 @@ class SpeedResult:
     peak_rss_mb: float
     forward_runs: list[float] = field(default_factory=list)
     scan_runs: list[float] = field(default_factory=list)
+    backend: str = "torch"
+    #: raw P(fake) [N] of every path from the last scan (NaN for files that failed).
+    p_fake: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def ratio(self) -> float:
@@ -132,6 +138,7 @@ class SpeedResult:
         workers = "auto" if self.num_workers is None else str(self.num_workers)
         return [
             ("images", str(self.n_images)),
+            ("backend", self.backend),
             ("batch size / workers / device", f"{self.batch_size} / {workers} / {self.device}"),
             ("repeats (median)", str(self.repeats)),
             ("forward img/s (pre-decoded tensors)", f"{self.forward_ips:,.1f}"),
@@ -225,6 +232,7 @@ def measure_speed(
     if not paths:
         raise DataError("no benchmark images; pass a folder of images")
     scan_runs: list[float] = []
+    p_fake = np.zeros(0)
     with tempfile.TemporaryDirectory(prefix="fakescope-bench-") as tmp, RssSampler() as sampler:
         for r in range(repeats):
             start = time.perf_counter()
@@ -237,6 +245,7 @@ def measure_speed(
             )
             write_results(table, Path(tmp) / "scan.csv")
             scan_runs.append(len(paths) / max(time.perf_counter() - start, 1e-9))
+            p_fake = table[P_FAKE_RAW_COL].to_numpy(dtype=np.float64)
             del table
     gc.collect()
     x = predecode(detector, paths[: max(forward_images, batch_size)])
@@ -254,4 +263,71 @@ def measure_speed(
         peak_rss_mb=sampler.peak / MB,
         forward_runs=forward_runs,
         scan_runs=scan_runs,
+        backend="onnxruntime" if detector.name == "onnx" else "torch",
+        p_fake=p_fake,
+    )
+
+
+@dataclass
+class BackendComparison:
+    """torch vs onnxruntime on the same images, measured in the same run."""
+
+    torch: SpeedResult
+    onnx: SpeedResult
+
+    @property
+    def max_abs_diff(self) -> float:
+        """Largest |P(fake) torch - P(fake) onnxruntime| over the files both scored."""
+        d = np.abs(self.torch.p_fake - self.onnx.p_fake)
+        d = d[~np.isnan(d)]
+        return float(d.max()) if d.size else float("nan")
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(name, value) pairs: both backends' img/s and onnxruntime / torch."""
+        t, o = self.torch, self.onnx
+
+        def ratio(a: float, b: float) -> str:
+            return f"{a / b:.2f}" if b > 0 else "-"
+
+        return [
+            ("images / batch size / repeats", f"{t.n_images} / {t.batch_size} / {t.repeats}"),
+            ("torch scan img/s", f"{t.scan_ips:,.1f}"),
+            ("onnxruntime scan img/s", f"{o.scan_ips:,.1f}"),
+            ("scan onnxruntime / torch", ratio(o.scan_ips, t.scan_ips)),
+            ("torch forward img/s", f"{t.forward_ips:,.1f}"),
+            ("onnxruntime forward img/s", f"{o.forward_ips:,.1f}"),
+            ("forward onnxruntime / torch", ratio(o.forward_ips, t.forward_ips)),
+            ("max |p_fake torch - onnxruntime|", f"{self.max_abs_diff:.2e}"),
+            ("peak RSS torch / onnxruntime (MiB)", f"{t.peak_rss_mb:,.0f} / {o.peak_rss_mb:,.0f}"),
+        ]
+
+
+def compare_backends(
+    bundle: str | Path,
+    paths: Sequence[str | Path],
+    *,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    repeats: int = 3,
+    progress: bool = False,
+) -> BackendComparison:
+    """:func:`measure_speed` of ``bundle``'s torch detector, then of its ``model.onnx``
+    (onnxruntime, CPU), with the same settings on the same ``paths``; torch runs on the
+    CPU too, so both use the same cores.
+
+    A missing or stale export is a one-line error before anything is timed.
+    """
+    from fakescope.serve.verdict import VerdictModel
+
+    onnx_vm = VerdictModel.load(bundle, backend="onnxruntime")  # fails early when not exported
+    torch_vm = VerdictModel.load(bundle, backend="torch", device="cpu")
+    kw: dict[str, Any] = {
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "repeats": repeats,
+        "progress": progress,
+    }
+    return BackendComparison(
+        measure_speed(torch_vm.detector, paths, **kw),
+        measure_speed(onnx_vm.detector, paths, **kw),
     )

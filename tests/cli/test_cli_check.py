@@ -111,3 +111,51 @@ def test_faces_json_has_boxes_and_onnx_needs_an_export(
         app, ["check", str(face), "-m", str(tiny_bundle), "--backend", "onnxruntime"]
     )
     assert res.exit_code == 2 and "run fakescope export" in res.stderr
+
+
+def test_explain_writes_one_heatmap_per_scored_image(
+    runner: CliRunner, cnn_bundle: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from fakescope.serve.heatmap import heatmap_png
+    from fakescope.serve.verdict import VerdictModel
+
+    pytest.importorskip("pytorch_grad_cam")
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "wide.png", tmp_path / "tall.png"
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(a)
+    Image.fromarray(rng.integers(0, 256, (60, 36, 3), dtype=np.uint8)).save(b)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    heat = tmp_path / "heat"
+    args = ["check", str(a), str(broken), str(b), "-m", str(cnn_bundle), "--explain", str(heat)]
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert rows[1]["heatmap"] is None and rows[1]["error"]
+    vm = VerdictModel.load(cnn_bundle)
+    for row, src, size in ((rows[0], a, (56, 40)), (rows[2], b, (36, 60))):
+        out = Path(row["heatmap"])
+        assert out.parent == heat and out.name == f"{src.stem}.heat.png"
+        with Image.open(out) as png:
+            assert png.format == "PNG" and png.size == size
+        with Image.open(src) as img:  # the heatmap of THIS image, not of another one
+            assert out.read_bytes() == heatmap_png(vm, img.convert("RGB"))
+    assert sorted(p.name for p in heat.iterdir()) == ["tall.heat.png", "wide.heat.png"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "heatmap" in table.stdout
+
+
+def test_explain_with_an_unsupported_detector_is_one_line(
+    runner: CliRunner, tiny_bundle: Path, images: list[Path], tmp_path: Path
+) -> None:
+    heat = tmp_path / "heat"
+    res = runner.invoke(
+        app, ["check", str(images[0]), "-m", str(tiny_bundle), "--explain", str(heat)]
+    )
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "heatmap" in lines[0].lower()
+    assert not heat.exists() and res.stdout == ""

@@ -405,3 +405,139 @@ def test_a_bundle_that_fails_to_load_keeps_ready_at_503(tmp_path: Path) -> None:
             c.post("/v1/detect", files=_files(("a.png", image_bytes(1)))), 503
         )
         assert c.get("/health").status_code == 200
+
+
+# ------------------------------------------------------------------ faces
+class _FaceModel(MeanModel):
+    """MeanModel that also takes ``faces``: with faces, one fake 'face' box per image whose
+    score is the mean of the image's left half (a different number from the whole image)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int, bool]] = []
+
+    def decide_images(  # type: ignore[override]
+        self, images: Any, names: Any = None, *, faces: bool = False, face_settings: Any = None
+    ) -> list[Any]:
+        import dataclasses
+
+        from fakescope.serve.verdict import FaceVerdict, Verdict
+
+        self.calls.append((len(images), faces))
+        plain = super().decide_images(images, names)
+        if not faces:
+            return plain
+        out = []
+        for img, v in zip(images, plain, strict=True):
+            w, h = img.size
+            left = super().decide_images([img.crop((0, 0, w // 2, h))], ["face"])[0]
+            fv = Verdict(v.path, left.p_fake, left.p_fake, left.verdict, "left", None, "", "")
+            face = FaceVerdict((0, 0, w // 2, h), (0, 0, w // 2, h), fv)
+            out.append(dataclasses.replace(fv, reason="left; 1 face", faces=(face,)))
+        return out
+
+
+def _half_image(left: int, right: int, size: int = 16) -> bytes:
+    img = Image.new("RGB", (size, size), (right,) * 3)
+    img.paste(Image.new("RGB", (size // 2, size), (left,) * 3), (0, 0))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_faces_query_flag_routes_faces_and_returns_boxes() -> None:
+    model = _FaceModel()
+    with TestClient(create_app(model=model, explainer=None)) as c:
+        r = c.post("/v1/detect?faces=1", files=_files(("a.png", _half_image(255, 0))))
+        res = r.json()["results"][0]
+        assert res["p_fake"] == pytest.approx(1.0) and res["verdict"] == "fake"
+        assert res["faces"] == [
+            {
+                "box": [0, 0, 8, 16],
+                "crop": [0, 0, 8, 16],
+                "p_fake": pytest.approx(1.0),
+                "p_fake_raw": pytest.approx(1.0),
+                "verdict": "fake",
+                "reason": "left",
+                "ood_score": None,
+                "class": "",
+            }
+        ]
+        plain = c.post("/v1/detect", files=_files(("a.png", _half_image(255, 0))))
+        res = plain.json()["results"][0]
+        assert "faces" not in res and res["p_fake"] == pytest.approx(0.5)
+        assert _one_line_error(c.post("/v1/detect?faces=maybe", files=[]), 400)
+    assert model.calls == [(1, True), (1, False)]
+
+
+def test_server_faces_default_and_per_request_off() -> None:
+    model = _FaceModel()
+    with TestClient(create_app(model=model, explainer=None, faces=True)) as c:
+        on = c.post("/v1/detect", files=_files(("a.png", _half_image(0, 255)))).json()
+        off = c.post("/v1/detect?faces=0", files=_files(("a.png", _half_image(0, 255)))).json()
+    assert on["results"][0]["p_fake"] == pytest.approx(0.0) and len(on["results"][0]["faces"]) == 1
+    assert off["results"][0]["p_fake"] == pytest.approx(0.5) and "faces" not in off["results"][0]
+
+
+def test_mixed_face_and_plain_requests_share_a_batch_without_mixing_up() -> None:
+    from fakescope.serve.app import ServerState, _Job
+
+    model = _FaceModel()
+    state = ServerState(ServeLimits(), None, model=model)
+    jobs = [
+        _Job(
+            f"{i}.png", Image.open(io.BytesIO(_half_image(255 if i % 2 else 0, 128))), False, i < 2
+        )
+        for i in range(4)
+    ]
+    outs = state.run_batch(jobs)
+    assert sorted(model.calls) == [(2, False), (2, True)]
+    assert [o.verdict.path for o in outs] == ["0.png", "1.png", "2.png", "3.png"]
+    assert [getattr(o.verdict, "faces", None) is not None for o in outs] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [o.verdict.p_fake for o in outs] == pytest.approx([0.0, 1.0, 64 / 255, 191.5 / 255])
+
+
+def test_faces_without_opencv_is_501(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fakescope.data.faces as faces_mod
+    from fakescope.errors import ConfigError
+
+    def no_cv(*_: Any, **__: Any) -> Any:
+        raise ConfigError("face detection needs OpenCV; install it with: pip install x")
+
+    monkeypatch.setattr(faces_mod, "detect_faces", no_cv)
+    with TestClient(create_app(model=_FaceModel(), explainer=None)) as c:
+        msg = _one_line_error(
+            c.post("/v1/detect?faces=1", files=_files(("a.png", image_bytes(1)))), 501
+        )
+        assert "needs OpenCV" in msg
+        assert c.post("/v1/detect", files=_files(("a.png", image_bytes(1)))).status_code == 200
+
+
+@pytest.mark.shared
+def test_real_face_through_a_real_bundle(
+    tiny_bundle: Path,  # noqa: F811 - the imported fixture
+    shared_data: Path,
+) -> None:
+    import zipfile
+
+    from fakescope.serve.verdict import VerdictModel
+
+    pytest.importorskip("cv2")
+    with zipfile.ZipFile(shared_data / "lfw-deepfunneled-8k.zip") as zf:
+        data = zf.read("lfw/AJ_Cook/AJ_Cook_0001.jpg")
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    (want,) = VerdictModel.load(tiny_bundle).decide_images([image], ["face.jpg"], faces=True)
+    assert want.faces is not None and len(want.faces) == 1
+    with TestClient(create_app(tiny_bundle)) as c:
+        wait_until(lambda: c.get("/ready").status_code == 200, "the bundle to load")
+        res = c.post("/v1/detect?faces=1", files=_files(("face.jpg", data))).json()["results"][0]
+    assert res["reason"].endswith("1 face")
+    (face,) = res["faces"]
+    assert face["box"] == list(want.faces[0].box) and face["crop"] == list(want.faces[0].crop)
+    assert face["p_fake_raw"] == pytest.approx(want.faces[0].verdict.p_fake_raw, abs=1e-6)
+    assert res["p_fake_raw"] == pytest.approx(face["p_fake_raw"])

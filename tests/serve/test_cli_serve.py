@@ -94,3 +94,68 @@ def test_bench_serve_command_prints_the_table(tiny_bundle: Path) -> None:  # noq
         "/health after",
     ):
         assert key in result.output
+
+
+def test_serve_backend_and_faces_reach_the_app(
+    tiny_bundle: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    import fakescope.serve.app as app_mod
+    from fakescope.serve.onnx_runtime import ONNX_FILE
+
+    pytest.importorskip("cv2")
+    seen: dict[str, Any] = {}
+    real_create = app_mod.create_app
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(app_mod, "create_app", spy)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app))
+    result = CliRunner().invoke(cli, ["serve", "--model", str(tiny_bundle), "--faces"])
+    assert result.exit_code == 0, result.output
+    assert seen["faces"] is True and seen["backend"] == "torch"
+    assert seen["app"].state.fakescope.faces is True
+    # onnxruntime needs the export: a one-line error before anything is served
+    result = CliRunner().invoke(cli, ["serve", "-m", str(tiny_bundle), "--backend", "onnxruntime"])
+    assert result.exit_code == 2
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1 and f"no {ONNX_FILE}" in lines[0] and "fakescope export" in lines[0]
+    result = CliRunner().invoke(cli, ["serve", "-m", str(tiny_bundle), "--backend", "tensorrt"])
+    assert result.exit_code == 2 and "backend 'tensorrt' is not available" in result.stderr
+
+
+def test_serve_onnxruntime_backend_loads_the_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from tests.serve.serve_helpers import wait_until
+    from tests.serve.test_onnx import random_cnn
+
+    pytest.importorskip("onnxruntime")
+    from fakescope.serve.onnx_export import export_onnx
+
+    bundle = random_cnn().save(tmp_path / "cnn")
+    export_onnx(bundle)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app))
+    result = CliRunner().invoke(cli, ["serve", "-m", str(bundle), "--backend", "onnxruntime"])
+    assert result.exit_code == 0, result.output
+    with TestClient(seen["app"]) as c:
+        wait_until(lambda: c.get("/ready").status_code == 200, "the export to load")
+        assert seen["app"].state.fakescope.model.backend == "onnxruntime"
+        assert (
+            c.post("/v1/detect", files=[("files", ("a.png", _png(), "image/png"))]).status_code
+            == 200
+        )
+
+
+def _png() -> bytes:
+    from tests.serve.serve_helpers import image_bytes
+
+    return image_bytes(90, size=40)

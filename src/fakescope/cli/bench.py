@@ -1,5 +1,6 @@
-"""``fakescope bench``: ``speed`` (scan throughput and memory), ``heads`` (probe head fit
-times), ``build`` (make a benchmark) and ``serve`` (load-test the HTTP server)."""
+"""``fakescope bench``: ``speed`` (scan throughput and memory, torch vs onnxruntime),
+``latency`` (single-image warm latency and cold start), ``heads`` (probe head fit times),
+``build`` (make a benchmark) and ``serve`` (load-test the HTTP server)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from fakescope.cli.common import (
     kv_table,
     out,
 )
+from fakescope.cli.scan import BackendOpt
 
 #: The console (the ``build`` command's ``--out`` parameter shadows the name ``out``).
 console = out
@@ -60,27 +62,59 @@ def speed(
     config: ConfigOpt = None,
     sets: SetOpt = None,
     progress: ProgressOpt = False,
+    backend: BackendOpt = "torch",
+    compare_backends: Annotated[
+        bool,
+        typer.Option(
+            "--compare-backends",
+            help="With --model: run torch and onnxruntime (CPU) on the same images in this run "
+            "and print onnxruntime / torch.",
+        ),
+    ] = False,
 ) -> None:
     """Print forward img/s (pre-decoded tensors), scan img/s (end to end), their ratio, and RSS."""
     with cli_errors():
         from fakescope.errors import ConfigError
+        from fakescope.serve.verdict import BACKENDS
 
         if model is not None and any(v is not None for v in (detector, arch, img_size, device)):
             raise ConfigError(
                 "--detector/--arch/--img-size/--device build an untrained model; drop them with --model"
             )
+        if backend not in BACKENDS:
+            raise ConfigError(
+                f"backend {backend!r} is not available; use one of {', '.join(BACKENDS)}"
+            )
+        if model is None and (backend != "torch" or compare_backends):
+            raise ConfigError(
+                "--backend onnxruntime and --compare-backends need --model BUNDLE (with model.onnx)"
+            )
+        if compare_backends and backend != "torch":
+            raise ConfigError("--compare-backends runs both backends; drop --backend")
         if model is None and detector is None and config is None:
             raise ConfigError(
                 "pass --model BUNDLE, or --detector NAME for an untrained model (e.g. --detector cnn)"
             )
-        from fakescope.bundle import load_bundle
+        from fakescope.perf import compare_backends as compare
         from fakescope.perf import measure_speed, untrained_detector
         from fakescope.scan import collect_paths
+        from fakescope.serve.verdict import VerdictModel
 
         paths = collect_paths([images])[:limit]
+        if model is not None and compare_backends:
+            both = compare(
+                model,
+                paths,
+                batch_size=batch_size or 64,
+                num_workers=workers,
+                repeats=repeats,
+                progress=progress,
+            )
+            out.print(kv_table(both.rows(), title=f"torch vs onnxruntime (CPU) for {model}"))
+            return
         if model is not None:
-            det = load_bundle(model)
-            what = str(model)
+            det = VerdictModel.load(model, backend=backend).detector
+            what = f"{model} ({backend})"
         else:
             cfg = build_config(
                 config,
@@ -104,6 +138,43 @@ def speed(
             progress=progress,
         )
         out.print(kv_table(result.rows(), title=f"speed of {what}"))
+
+
+@app.command("latency")
+def latency(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A trained bundle.")],
+    images: Annotated[
+        Path, typer.Option("--images", "-i", help="Folder of images (recursive) to judge.")
+    ],
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Timed single-image calls.")] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed calls first.")] = 3,
+    cold_runs: Annotated[
+        int, typer.Option("--cold-runs", min=0, help="Fresh processes for the cold start.")
+    ] = 3,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="Intra-op threads (emulate a small machine)."),
+    ] = None,
+    backend: BackendOpt = "torch",
+) -> None:
+    """Print warm single-image latency (median / p95 ms, VerdictModel.decide_images on
+    decoded images) and cold start (new process: imports + bundle load + first image)."""
+    with cli_errors():
+        from fakescope.bundle import read_meta
+        from fakescope.perf_latency import measure_latency
+        from fakescope.scan import collect_paths
+
+        read_meta(model)
+        result = measure_latency(
+            model,
+            collect_paths([images]),
+            n=n,
+            warmup=warmup,
+            cold_runs=cold_runs,
+            backend=backend,
+            threads=threads,
+        )
+        console.print(kv_table(result.rows(), title=f"single-image latency of {model}"))
 
 
 @app.command("heads")

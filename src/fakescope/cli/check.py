@@ -15,7 +15,7 @@ from fakescope.cli.common import cli_errors, err, out
 from fakescope.cli.scan import BackendOpt, FacesOpt
 
 if TYPE_CHECKING:
-    from fakescope.serve.verdict import Verdict
+    from fakescope.serve.verdict import Verdict, VerdictModel
 
 #: Exit code when no input could be scored.
 EXIT_NOTHING_SCORED = 1
@@ -45,11 +45,21 @@ def check(
     ] = None,
     backend: BackendOpt = "torch",
     faces: FacesOpt = False,
+    explain_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--explain",
+            help="Write a Grad-CAM heatmap overlay (<stem>.heat.png, same size as the image) "
+            "per scored image into this folder; JSON gains 'heatmap' (the file).",
+        ),
+    ] = None,
 ) -> None:
     """Check IMG [IMG...]: verdict (real / fake / unsure), calibrated p_fake, reason, OOD score.
 
     An unreadable file gets its own error (JSON ``error``) and does not stop the
     others. Exit code 0 when at least one image was scored, 1 when none could be.
+    --explain works for detectors with heatmaps (cnn with a logit loss, probe with the
+    logistic head, torch backend); others are a one-line error before any scoring.
     """
     with cli_errors():
         from fakescope.serve.verdict import NO_CALIBRATION, Verdict, VerdictModel, check_threshold
@@ -57,6 +67,8 @@ def check(
         if threshold is not None:
             check_threshold(threshold)
         vm = VerdictModel.load(model, backend=backend)
+        if explain_dir is not None:
+            explain_dir = _explain_folder(explain_dir, vm)
         files = [p.expanduser() for p in images]
         readable = [p for p in files if not p.is_dir()]
         scored = iter(vm.decide_paths(readable, threshold=threshold, num_workers=0, faces=faces))
@@ -66,25 +78,62 @@ def check(
             else next(scored)
             for p in files
         ]
+        heatmaps = None if explain_dir is None else _heatmaps(vm, verdicts, explain_dir)
         if as_json:
-            typer.echo(json.dumps([v.to_dict() for v in verdicts], indent=2))
+            rows = [v.to_dict() for v in verdicts]
+            for row, heat in zip(rows, heatmaps or [], strict=False):
+                row["heatmap"] = heat
+            typer.echo(json.dumps(rows, indent=2))
         else:
-            out.print(_table(verdicts, multiclass=len(vm.classes) > 2, faces=faces))
+            multi = len(vm.classes) > 2
+            out.print(_table(verdicts, multiclass=multi, faces=faces, heatmaps=heatmaps))
         if vm.calibrator is None:
             err.print(f"note: {NO_CALIBRATION}")
         if all(v.error for v in verdicts):
             raise typer.Exit(EXIT_NOTHING_SCORED)
 
 
-def _table(verdicts: list[Verdict], *, multiclass: bool, faces: bool = False) -> Table:
-    """One row per image: file, verdict, p_fake, reason, ood score[, class][, faces], error."""
+def _explain_folder(folder: Path, vm: VerdictModel) -> Path:
+    """``folder`` (expanded) after checking that ``vm`` can make heatmaps and that
+    ``folder`` is not a file; both are one-line errors before any image is scored."""
+    from fakescope.errors import ConfigError
+    from fakescope.serve.heatmap import check_explainable
+
+    check_explainable(vm)
+    folder = folder.expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--explain {folder} is a file; pass a folder for the heatmaps")
+    return folder
+
+
+def _heatmaps(vm: VerdictModel, verdicts: list[Verdict], folder: Path) -> list[str | None]:
+    """Heatmap file per verdict (None for inputs that were not scored), in order."""
+    from fakescope.serve.heatmap import write_heatmaps
+
+    scored = [i for i, v in enumerate(verdicts) if not v.error]
+    written = write_heatmaps(vm, [verdicts[i].path for i in scored], folder)
+    files: list[str | None] = [None] * len(verdicts)
+    for i, (path, _) in zip(scored, written, strict=True):
+        files[i] = None if path is None else str(path)
+    return files
+
+
+def _table(
+    verdicts: list[Verdict],
+    *,
+    multiclass: bool,
+    faces: bool = False,
+    heatmaps: list[str | None] | None = None,
+) -> Table:
+    """One row per image: file, verdict, p_fake, reason, ood score[, class][, faces][, heatmap], error."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     columns = ["file", "verdict", "p_fake", "reason", "ood score"]
     columns += ["class"] if multiclass else []
     columns += ["faces"] if faces else []
+    columns += ["heatmap"] if heatmaps is not None else []
     for col in [*columns, "error"]:
         table.add_column(col, overflow="fold")
-    for v in verdicts:
+    for k, v in enumerate(verdicts):
         cells: list[str | Text] = [
             Text(v.path),
             f"[{STYLES.get(v.verdict, '')}]{v.verdict}[/]" if v.verdict else "",
@@ -94,6 +143,7 @@ def _table(verdicts: list[Verdict], *, multiclass: bool, faces: bool = False) ->
         ]
         cells += [Text(v.cls)] if multiclass else []
         cells += [Text(_faces_cell(v))] if faces else []
+        cells += [Text(heatmaps[k] or "")] if heatmaps is not None else []
         table.add_row(*cells, Text(v.error))
     return table
 

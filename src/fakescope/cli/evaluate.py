@@ -56,7 +56,37 @@ def _evaluate_bundle(model: Path, cfg: ExperimentConfig, progress: bool) -> Repo
         "bundle": str(model.expanduser().resolve()),
         **report.meta,
     }
+    _add_calibration(report, model)
     return report
+
+
+def _add_calibration(report: Report, model: Path) -> None:
+    """Add the ``calibration`` section (ECE raw vs calibrated, reliability diagram) when the
+    bundle has a ``calibration.json``."""
+    from fakescope.data.schema import LABEL
+    from fakescope.eval.calibration_report import calibration_section
+    from fakescope.eval.report import P_FAKE
+    from fakescope.serve.calibration import Calibrator
+
+    calibrator = Calibrator.load(model.expanduser())
+    if calibrator is None or report.scores is None:
+        return
+    scores = report.scores
+    section, _ = calibration_section(
+        scores[LABEL].to_numpy(), scores[P_FAKE].to_numpy(), calibrator
+    )
+    report.add_section(section)
+
+
+def _write_diagram(report: Report, directory: Path) -> Path | None:
+    """Write the calibration section's reliability diagram (if any) into the report folder."""
+    from fakescope.eval.calibration_report import KEY, RELIABILITY_PNG
+    from fakescope.fileio import atomic_write_bytes
+
+    plots = getattr(report.section(KEY), "plots", None)
+    if not plots:
+        return None
+    return atomic_write_bytes(Path(directory) / RELIABILITY_PNG, plots[0][1])
 
 
 def _run_protocol(cfg: ExperimentConfig, progress: bool) -> Report:
@@ -170,8 +200,10 @@ def evaluate(
             else _run_protocol(cfg, progress)
         )
         files = report.write(cfg.out)
+        diagram = _write_diagram(report, Path(cfg.out))
         print_overall(report)
-        names = ", ".join(p.name for p in files.values())
+        print_calibration(report)
+        names = ", ".join([p.name for p in files.values()] + ([diagram.name] if diagram else []))
         out.print(f"wrote report to {cfg.out} ({names})")
 
 
@@ -203,6 +235,20 @@ def overall_frame(report: Report) -> pd.DataFrame:
         }
     )
     return pd.DataFrame(columns)
+
+
+def print_calibration(report: Report) -> None:
+    """Print the ECE line of the ``calibration`` section, when the report has one."""
+    from fakescope.eval.calibration_report import KEY
+
+    section = report.section(KEY)
+    if section is None:
+        return
+    d = section.payload()
+    out.print(
+        f"calibration ({d['method']}, {d['n_bins']} bins, {d['n_test']} test images): "
+        f"ECE raw {d['ece_raw']:.4f} -> calibrated {d['ece_calibrated']:.4f}"
+    )
 
 
 def print_overall(report: Report) -> None:

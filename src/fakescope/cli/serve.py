@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fakescope.cli.common import DeviceOpt, cli_errors, out
+from fakescope.cli.scan import BackendOpt, FacesOpt
 
 if TYPE_CHECKING:
     from fakescope.serve.limits import ServeLimits
@@ -65,6 +66,32 @@ def limits_from_flags(
     )
 
 
+def _check_backend(model: Path, backend: str, device: str | None) -> None:
+    """A one-line error now for an unknown backend or a missing ONNX export (a stale one
+    is reported by /ready once the background load finds it)."""
+    from fakescope.errors import BundleError, ConfigError
+    from fakescope.serve.verdict import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r} is not available; use one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime":
+        from fakescope.serve.onnx_runtime import ONNX_FILE, export_hint
+
+        if device is not None:
+            raise ConfigError("--device is for the torch backend; onnxruntime runs on CPU")
+        if not (model / ONNX_FILE).is_file():
+            raise BundleError(f"{model} has no {ONNX_FILE}; run {export_hint(model)}")
+
+
+def _check_faces() -> None:
+    """A one-line error now when face detection cannot run (OpenCV missing)."""
+    from PIL import Image
+
+    from fakescope.data.faces import detect_faces
+
+    detect_faces(Image.new("RGB", (32, 32)))
+
+
 def _check_listen(host: str, port: int) -> None:
     import socket
 
@@ -96,15 +123,24 @@ def serve(
     timeout: TimeoutOpt = 30.0,
     max_pixels: PixelsOpt = 40_000_000,
     device: DeviceOpt = None,
+    backend: BackendOpt = "torch",
+    faces: FacesOpt = False,
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn log level (warning, info, debug).")
     ] = "info",
 ) -> None:
-    """Serve a bundle: POST /v1/detect, GET /v1/model, /health, /ready, and a web page at /."""
+    """Serve a bundle: POST /v1/detect, GET /v1/model, /health, /ready, and a web page at /.
+
+    With --faces every request scores faces unless it says ?faces=0; without it a
+    request asks for faces with ?faces=1.
+    """
     with cli_errors():
         from fakescope.bundle import read_meta
 
         read_meta(model)  # a bad bundle is a one-line error now, not a 503 later
+        _check_backend(model, backend, device)
+        if faces:
+            _check_faces()
         limits = limits_from_flags(
             max_upload_mb, max_files, max_concurrent, max_queue, max_batch, max_wait_ms, timeout,
             max_pixels,
@@ -114,10 +150,11 @@ def serve(
 
         from fakescope.serve.app import create_app
 
-        app = create_app(model, limits=limits, device=device)
+        app = create_app(model, limits=limits, backend=backend, device=device, faces=faces)
         shown = f"[{host}]" if ":" in host else host
+        extras = f" ({backend}{', faces' if faces else ''})"
         out.print(
-            f"serving {model} on http://{shown}:{port}/ (API schema at /openapi.json; Ctrl-C stops)"
+            f"serving {model}{extras} on http://{shown}:{port}/ (API schema at /openapi.json; Ctrl-C stops)"
         )
         if host not in ("127.0.0.1", "localhost", "::1"):
             out.print(

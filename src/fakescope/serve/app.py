@@ -7,11 +7,17 @@ Build it with :func:`create_app` and run it with any ASGI server
 * ``GET /ready`` - 200 once the model is loaded, 503 before (or when loading failed).
 * ``GET /v1/model`` - bundle info (detector, classes, threshold, calibration,
   unsure band, OOD scorer, training meta); 503 until ready.
-* ``POST /v1/detect[?explain=1]`` - one result per input image, in order:
+* ``POST /v1/detect[?explain=1][&faces=1]`` - one result per input image, in order:
   ``{"results": [{"filename", "p_fake", "p_fake_raw", "verdict", "reason",
   "ood_score", "ood", "class", "error"}]}``. ``p_fake`` is the calibrated
   P(fake) in [0, 1] (raw when the bundle has no calibration; higher = more
   likely fake). All verdict logic is :mod:`fakescope.serve.verdict`'s.
+  ``faces=1`` (or a server started with ``faces=True``; ``faces=0`` turns it
+  off per request) scores every detected face and judges the image by its
+  most-fake face; each result then has ``faces``: a list of ``{"box", "crop",
+  "p_fake", "p_fake_raw", "verdict", "reason", "ood_score", "class"}`` (boxes
+  ``[x0, y0, x1, y1]`` in pixels of the uploaded image; empty when no face was
+  found and the whole image was scored).
 * ``GET /`` - the web page (static files in ``serve/static``, no CDN).
 
 Errors are always one-line JSON ``{"error": "..."}``. Input policy: a file
@@ -20,7 +26,8 @@ gets a result with ``error`` set and empty ``verdict`` while the other files
 are still judged; when *no* input of the request is usable the whole request
 is 400. Wrong content type 415; body over the size limit or too many files
 413; concurrency or queue full 503 with ``Retry-After``; model not ready 503;
-request over its time limit 504; ``explain=1`` without a heatmap module 501.
+request over its time limit 504; ``explain=1`` without a heatmap module 501;
+``faces=1`` without OpenCV 501.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fakescope.data.faces import FaceSettings
 from fakescope.errors import DecodeError
 from fakescope.serve.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from fakescope.serve.explain_hook import explain_unavailable, find_explainer
@@ -66,6 +74,7 @@ class _Job:
     name: str
     image: Image.Image
     explain: bool
+    faces: bool = False
 
 
 @dataclass
@@ -88,6 +97,9 @@ class ServerState:
     explainer: Callable[[Any, Image.Image], bytes] | None = None
     no_explain: str = "the model is not loaded yet"
     in_flight: int = 0
+    faces: bool = False
+    face_settings: FaceSettings | None = None
+    _no_faces: str | None = None
 
     def set_model(self, model: Any) -> None:
         """Install a loaded model (info and explain availability first, then readiness)."""
@@ -95,12 +107,42 @@ class ServerState:
         self.info = model_info(model, self.bundle, not self.no_explain)
         self.model = model
 
+    def faces_unavailable(self) -> str:
+        """Why ``faces=1`` cannot work here ("" when it can; checked once: OpenCV present)."""
+        if self._no_faces is None:
+            from fakescope.data.faces import detect_faces
+
+            try:
+                detect_faces(Image.new("RGB", (32, 32)), self.face_settings)
+                self._no_faces = ""
+            except Exception as exc:  # ConfigError: "face detection needs OpenCV; ..."
+                self._no_faces = " ".join(str(exc).split()) or type(exc).__name__
+        return self._no_faces
+
+    def _verdicts(self, jobs: list[_Job]) -> list[Any]:
+        """One ``decide_images`` call per face setting present in the batch, merged in order."""
+        verdicts: list[Any] = [None] * len(jobs)
+        for faces in (False, True):
+            idx = [i for i, j in enumerate(jobs) if j.faces == faces]
+            if not idx:
+                continue
+            images, names = [jobs[i].image for i in idx], [jobs[i].name for i in idx]
+            if faces:
+                got = self.model.decide_images(
+                    images, names, faces=True, face_settings=self.face_settings
+                )
+            else:  # plain call: stand-in models need not know about faces
+                got = self.model.decide_images(images, names)
+            for i, v in zip(idx, got, strict=True):
+                verdicts[i] = v
+        return verdicts
+
     def run_batch(self, jobs: list[_Job]) -> list[_Output]:
         """Worker-thread side: verdicts for a micro-batch (+ heatmaps where asked).
 
         A heatmap that fails is that image's ``explain_error``, never the batch's failure.
         """
-        verdicts = self.model.decide_images([j.image for j in jobs], [j.name for j in jobs])
+        verdicts = self._verdicts(jobs)
         out: list[_Output] = []
         for job, verdict in zip(jobs, verdicts, strict=True):
             png, problem = None, ""
@@ -137,6 +179,12 @@ def verdict_json(filename: str, output: _Output) -> dict[str, Any]:
         "class": getattr(verdict, "cls", None),
         "error": getattr(verdict, "error", "") or "",
     }
+    faces = getattr(verdict, "faces", None)
+    if faces is not None:
+        result["faces"] = [
+            {k: _clean(v) if not isinstance(v, list) else v for k, v in f.to_dict().items()}
+            for f in faces
+        ]
     if png is not None:
         result["heatmap_png"] = base64.b64encode(png).decode("ascii")
     if output.explain_error:
@@ -176,9 +224,9 @@ def _decode_all(uploads: Sequence[Upload], max_pixels: int) -> list[Image.Image 
     return out
 
 
-def _parse_flag(value: str | None, name: str) -> bool:
+def _parse_flag(value: str | None, name: str, default: bool = False) -> bool:
     if value is None:
-        return False
+        return default
     v = value.strip().lower()
     if v in ("1", "true", "yes", "on"):
         return True
@@ -205,6 +253,8 @@ def create_app(
     backend: str = "torch",
     device: str | None = None,
     explainer: Callable[[Any, Image.Image], bytes] | bool | None = True,
+    faces: bool = False,
+    face_settings: FaceSettings | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``bundle`` (loaded in the background at startup) or ``model``.
 
@@ -212,7 +262,9 @@ def create_app(
     anything with ``decide_images``); ``bundle`` is still read for ``/v1/model``
     when given. ``backend`` / ``device``: how ``bundle`` is loaded.
     ``explainer``: True = use :func:`find_explainer`, False/None = none, or a
-    callable ``(model, image) -> PNG bytes``.
+    callable ``(model, image) -> PNG bytes``. ``faces``: score faces unless a request
+    says ``faces=0`` (``face_settings``: detection and crop margin; default
+    :class:`~fakescope.data.faces.FaceSettings`).
     """
     if bundle is None and model is None:
         raise ValueError("create_app needs a bundle path or a model")
@@ -221,7 +273,13 @@ def create_app(
         explain_fn = find_explainer()
     else:
         explain_fn = explainer if callable(explainer) else None
-    state = ServerState(lim, Path(bundle) if bundle is not None else None, explainer=explain_fn)
+    state = ServerState(
+        lim,
+        Path(bundle) if bundle is not None else None,
+        explainer=explain_fn,
+        faces=faces,
+        face_settings=face_settings,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -289,9 +347,14 @@ def create_app(
             explain = _parse_flag(request.query_params.get("explain"), "explain")
             if explain and state.no_explain:
                 return _error(501, f"explain=1 is not available: {state.no_explain}")
+            faces = _parse_flag(request.query_params.get("faces"), "faces", state.faces)
+            if faces and state.faces_unavailable():
+                return _error(501, f"faces=1 is not available: {state.faces_unavailable()}")
             uploads = await read_uploads(request, lim)
             try:
-                results = await asyncio.wait_for(_judge(state, uploads, explain), lim.timeout_s)
+                results = await asyncio.wait_for(
+                    _judge(state, uploads, explain, faces), lim.timeout_s
+                )
             except TimeoutError:
                 return _error(504, f"request took longer than {lim.timeout_s:g} s; retry later")
             return {"results": results}
@@ -308,7 +371,9 @@ def create_app(
     return app
 
 
-async def _judge(state: ServerState, uploads: list[Upload], explain: bool) -> list[dict[str, Any]]:
+async def _judge(
+    state: ServerState, uploads: list[Upload], explain: bool, faces: bool = False
+) -> list[dict[str, Any]]:
     """Decode (worker threads), queue the good images for the model, and merge in order."""
     decoded = await anyio.to_thread.run_sync(_decode_all, uploads, state.limits.max_pixels)
     good = [(i, d) for i, d in enumerate(decoded) if isinstance(d, Image.Image)]
@@ -322,7 +387,9 @@ async def _judge(state: ServerState, uploads: list[Upload], explain: bool) -> li
         )
     assert state.batcher is not None
     try:
-        futures = state.batcher.submit([_Job(uploads[i].filename, img, explain) for i, img in good])
+        futures = state.batcher.submit(
+            [_Job(uploads[i].filename, img, explain, faces) for i, img in good]
+        )
     except QueueFullError as exc:
         raise ApiError(
             503, f"server busy: {exc}", {"Retry-After": str(state.limits.retry_after_s)}
