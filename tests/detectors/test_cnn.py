@@ -1,6 +1,10 @@
 """The ``cnn`` detector: learns a fake trace, round-trips a bundle, resumes, attributes.
 
 Uses timm's ``test_resnet`` (a 0.4M-parameter ResNet) at 32 px so trainings take seconds.
+Data (:func:`write_trace_image`): reals are smooth noise with pixel noise - not
+piecewise constant, so their NPR residual is not zero and no trivial "residual is
+zero" rule separates them; fakes are the same kind of image plus a period-2
+trace (+``TRACE`` grey levels on every other pixel of every other row). Test sets are balanced, so a guessing detector has ROC-AUC ~0.5.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pandas as pd
 import pytest
 import timm
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 from sklearn.metrics import roc_auc_score
 
@@ -22,7 +27,6 @@ from fakescope.data.schema import Sample, make_table
 from fakescope.detectors import DETECTORS, Detector
 from fakescope.detectors.cnn import CNNDetector
 from fakescope.errors import ConfigError, FakescopeError
-from tests.conftest import write_image
 
 BASE: dict[str, Any] = {
     "arch": "test_resnet",
@@ -34,6 +38,23 @@ BASE: dict[str, Any] = {
 }
 
 
+#: Grey levels the fake trace adds on every other pixel of every other row.
+TRACE = 40.0
+
+
+def write_trace_image(path: Path, seed: int, fake: bool, size: int = 32) -> Path:
+    """A PNG of bilinearly up-sampled noise + pixel noise; fakes add ``TRACE`` on pixels [::2, ::2]."""
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.uniform(40, 215, (size // 4, size // 4, 3)).astype(np.uint8))
+    img = np.asarray(small.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float64)
+    img = img + rng.normal(0, 6, img.shape)
+    if fake:
+        img[::2, ::2] += TRACE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(img, 0, 255).round().astype(np.uint8)).save(path, format="PNG")
+    return path
+
+
 def table(
     root: Path, split: str, n: int, offset: int, gens: tuple[str, ...] = ("gen_a",)
 ) -> pd.DataFrame:
@@ -42,9 +63,7 @@ def table(
     for i in range(n):
         fake = i % 2 == 1
         gen = gens[(i // 2) % len(gens)] if fake else ""
-        path = write_image(
-            root / split / f"{i}.png", seed=offset + i, size=32, fake=fake, fmt="PNG"
-        )
+        path = write_trace_image(root / split / f"{i}.png", seed=offset + i, fake=fake)
         rows.append(
             Sample(
                 str(path), int(fake), generator=gen, family="gan" if fake else "real", split=split
@@ -111,6 +130,16 @@ def test_learns_the_fake_trace(
     assert roc_auc_score(y, p) > 0.8
     assert 0.0 <= det.threshold_ <= 1.0
     assert det.fit_result_ is not None and det.fit_result_.history[-1]["val_auc"] > 0.6
+
+
+def test_reals_leave_an_npr_residual(data: dict[str, pd.DataFrame]) -> None:
+    """No zero-residual shortcut: every real has a clearly non-zero NPR residual."""
+    from fakescope.models.npr import npr_residual
+
+    reals = data["test"].loc[data["test"]["label"] == 0, "path"]
+    x = torch.stack([torch.from_numpy(np.asarray(Image.open(p), dtype=np.float32)) for p in reals])
+    residual = npr_residual(x.permute(0, 3, 1, 2)).abs().mean(dim=(1, 2, 3))
+    assert (residual > 2.0).all()  # grey levels; a 2x nearest up-sampled image gives exactly 0
 
 
 def test_corrupt_training_file_is_skipped_with_one_warning(

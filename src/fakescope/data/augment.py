@@ -23,7 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torchvision.transforms import v2 as T
 
 from fakescope.data import degrade
-from fakescope.data.transforms import ImageTransform, InputConfig, geometry, to_tensor
+from fakescope.data.transforms import (
+    ImageTransform,
+    InputConfig,
+    UpscaleIfSmaller,
+    geometry,
+    to_tensor,
+)
 
 Preset = Literal["blur_jpeg_0.5", "blur_jpeg_0.1"]
 Crop = Literal["none", "random", "resized"]
@@ -127,6 +133,8 @@ def train_geometry(cfg: InputConfig, crop: Crop) -> list[Callable[..., object]]:
         return [T.RandomResizedCrop(cfg.size, scale=(0.5, 1.0), antialias=True)]
     if cfg.resize == "resize":
         return [T.Resize(cfg.size, antialias=True), T.RandomCrop(cfg.size, pad_if_needed=True)]
+    if cfg.resize == "native":
+        return [UpscaleIfSmaller(cfg.size), T.RandomCrop(cfg.size)]
     geometry(cfg)  # raises on an unknown resize mode
     return [T.RandomCrop(cfg.size, pad_if_needed=True)]
 

@@ -25,7 +25,10 @@ class InputConfig(BaseModel):
 
     ``resize``: "resize" scales the shorter side to ``size`` then centre-crops
     (keeps the whole image); "crop" centre-crops ``size`` px without resizing
-    (keeps pixel-level traces; CNNDetection's test protocol), padding small images.
+    (keeps pixel-level traces; CNNDetection's test protocol), padding small images;
+    "native" centre-crops ``size`` px at native resolution like "crop" but first
+    up-scales images whose shorter side is below ``size`` to it (never down-scales,
+    never pads).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,13 +46,35 @@ def to_tensor(cfg: InputConfig) -> ImageTransform:
     )
 
 
+class UpscaleIfSmaller:
+    """PIL -> PIL: scale the shorter side up to ``size`` (bicubic) when it is smaller;
+    images already at least ``size`` px pass unchanged (no down-scaling)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        w, h = img.size
+        short = min(w, h)
+        if short >= self.size:
+            return img
+        scale = self.size / short
+        new = (max(self.size, round(w * scale)), max(self.size, round(h * scale)))
+        return img.resize(new, Image.Resampling.BICUBIC)
+
+    def __repr__(self) -> str:
+        return f"UpscaleIfSmaller(size={self.size})"
+
+
 def geometry(cfg: InputConfig) -> list[Callable[..., object]]:
     """The deterministic resize/crop steps of ``cfg`` (PIL in, PIL out)."""
     if cfg.resize == "resize":
         return [T.Resize(cfg.size, antialias=True), T.CenterCrop(cfg.size)]
     if cfg.resize == "crop":
         return [T.CenterCrop(cfg.size)]
-    raise ValueError(f"InputConfig.resize must be 'resize' or 'crop', got {cfg.resize!r}")
+    if cfg.resize == "native":
+        return [UpscaleIfSmaller(cfg.size), T.CenterCrop(cfg.size)]
+    raise ValueError(f"InputConfig.resize must be 'resize', 'crop' or 'native', got {cfg.resize!r}")
 
 
 def eval_transform(cfg: InputConfig) -> ImageTransform:

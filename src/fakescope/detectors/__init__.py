@@ -10,6 +10,7 @@ from fakescope.detectors import (
     hierarchy,  # noqa: F401 - registers "hierarchy"
     probe,  # noqa: F401 - registers "probe"
     unet_scorer,  # noqa: F401 - registers "unet"
+    vit_attention,  # noqa: F401 - registers "vit"
 )
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction
 

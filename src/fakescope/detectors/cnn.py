@@ -32,11 +32,12 @@ from torch import nn
 
 from fakescope.data.augment import AugmentConfig, train_transform
 from fakescope.data.schema import PATH, encode_targets
-from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig, eval_transform
+from fakescope.data.transforms import InputConfig, eval_transform
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
 from fakescope.detectors.heads import fit_head, head_proba, load_head, save_head
 from fakescope.errors import ConfigError, NotFittedError
 from fakescope.losses import LOSSES, Loss, check_loss_params, create_loss
+from fakescope.models import effnet_lite0
 from fakescope.models.memory_format import batch_to, to_channels_last
 from fakescope.models.network import (
     arch_feature_width,
@@ -60,11 +61,15 @@ HEAD = "svm_rbf"
 class CNNParams(DetectorParams):
     """Settings of the ``cnn`` detector (plus target, batch_size, num_workers, device, seed).
 
-    * ``arch``: any timm name; ``pretrained``: timm's ImageNet weights (a download;
-      ``efficientnet_lite0`` uses the packaged weights, offline); ``weights``: a local
+    * ``arch``: any timm name (default ``efficientnet_lite0``, fine-tuned from the packaged
+      ImageNet weights); ``pretrained``: timm's ImageNet weights (a download;
+      ``efficientnet_lite0`` uses the packaged weights, offline; None = pretrained exactly
+      when the arch has packaged weights and no ``weights`` file is given); ``weights``: a local
       ``.safetensors`` timm state dict as the start point (the classifier is dropped
-      when its shape differs).
-    * ``img_size`` / ``resize``: the model input (see :class:`InputConfig`).
+      when its shape differs); ``allow_pickle``: also accept a torch pickle there
+      (``.pt``/``.pth``/``.bin``, read with ``torch.load(weights_only=True)``).
+    * ``img_size`` / ``resize``: the model input (see :class:`InputConfig`); the default
+      "native" 224 px centre crop never down-scales, so pixel-level traces survive.
     * ``epochs``, ``lr``, ``weight_decay`` (AdamW), ``scheduler`` ("cosine" over
       ``epochs``, "step": x ``gamma`` every ``step_size`` epochs), ``precision``.
     * ``class_weights``: "none", "balanced" (inverse class frequency) or one per class
@@ -81,11 +86,12 @@ class CNNParams(DetectorParams):
       reproducibility on GPUs (slower; CPU runs are reproducible without it).
     """
 
-    arch: str = "resnet18"
-    pretrained: bool = False
+    arch: str = "efficientnet_lite0"
+    pretrained: bool | None = None
     weights: str | None = None
-    img_size: int = Field(default=128, ge=8)
-    resize: Literal["resize", "crop"] = "resize"
+    allow_pickle: bool = False
+    img_size: int = Field(default=224, ge=8)
+    resize: Literal["resize", "crop", "native"] = "native"
     epochs: int = Field(default=10, ge=1)
     lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.01, ge=0)
@@ -163,6 +169,15 @@ class CNNDetector(Detector):
             return self.params.embed_dim or 0
         return self._make_loss(num_classes).output_dim()
 
+    @property
+    def _pretrained(self) -> bool:
+        """``pretrained`` resolved: None = the packaged weights when the arch has them
+        (``efficientnet_lite0``) and no ``weights`` file is given (offline; else random init)."""
+        p = self.params
+        if p.pretrained is not None:
+            return p.pretrained
+        return p.weights is None and p.arch == effnet_lite0.TIMM_ARCH
+
     def _create(self, num_classes: int, *, start: bool = True) -> nn.Module:
         """The network for ``num_classes`` classes; ``start``: from ``weights`` / pretrained
         (else random init, e.g. to load trained tensors into)."""
@@ -170,8 +185,9 @@ class CNNDetector(Detector):
         return create_network(
             p.arch,
             self._num_outputs(num_classes),
-            pretrained=p.pretrained and start,
+            pretrained=self._pretrained and start,
             weights=p.weights if start else None,
+            allow_pickle=p.allow_pickle,
             input_filter=p.input_filter,
         )
 
@@ -218,11 +234,14 @@ class CNNDetector(Detector):
     # ------------------------------------------------------------ hooks
     @property
     def input_config(self) -> InputConfig:
-        """``img_size`` px square, ImageNet mean/std, ``resize`` geometry."""
+        """``img_size`` px square, the arch's pretrained mean/std (timm's config), ``resize`` geometry."""
+        from fakescope.models.timm_backbone import pretrained_mean_std
+
+        mean, std = pretrained_mean_std(self.params.arch)
         return InputConfig(
             size=self.params.img_size,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
+            mean=mean,
+            std=std,
             resize=self.params.resize,
         )
 
@@ -332,6 +351,58 @@ class CNNDetector(Detector):
         x = batch_to(x, next(model.parameters()).device)
         feats = model(x) if self._embedding_loss else pooled_features(model, x)
         return feats.float().flatten(1).cpu().numpy().astype(np.float32)
+
+    def _as_logits(self, out: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C] of a logit loss's network output [B, K] (``bce``'s 1 logit z -> [0, z])."""
+        if out.shape[1] == 1:
+            return torch.cat([torch.zeros_like(out), out], dim=1)
+        return out
+
+    @torch.inference_mode()
+    def _features_batch(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """One forward pass: ``(proba [B, C], logits [B, C], embedding [B, D])`` for ``x``.
+
+        Logit losses: logits = the network output, embedding = pooled pre-logits
+        features. Embedding losses: embedding = the network output, logits =
+        the SVM head's decision function (``needs_head``) or log(proba).
+        """
+        from fakescope.detectors.features import sklearn_head_logits
+
+        model = self._model().eval()
+        x = batch_to(x, next(model.parameters()).device)
+        loss = self._fitted_loss()
+        if not self._embedding_loss:
+            m: Any = model
+            feats = m.forward_features(x)
+            emb = m.forward_head(feats, pre_logits=True).flatten(1).float()
+            out = m.forward_head(feats).float()
+            proba = loss.proba(out).cpu().numpy().astype(np.float32)
+            logits = self._as_logits(out).cpu().numpy().astype(np.float32)
+            return proba, logits, emb.cpu().numpy().astype(np.float32)
+        emb_np = model(x).float().flatten(1).cpu().numpy().astype(np.float32)
+        if loss.needs_head:
+            if self.head_ is None:
+                raise NotFittedError("this cnn detector has no SVM head; fit it or load a bundle")
+            n_classes = len(self.check_fitted())
+            proba = head_proba(self.head_, emb_np, n_classes)
+            logits = sklearn_head_logits(self.head_, emb_np, n_classes, proba)
+            return proba, logits, emb_np
+        proba = loss.proba(torch.from_numpy(emb_np).to(x.device)).cpu().numpy().astype(np.float32)
+        logits = np.log(np.clip(proba, 1e-12, None)).astype(np.float32)
+        return proba, logits, emb_np
+
+    def differentiable_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C] of ``x`` [B, 3, H, W] with autograd (logit losses only; for ODIN)."""
+        if self._embedding_loss:
+            return super().differentiable_logits(x)
+        model = self._model().eval()
+        return self._as_logits(model(x.to(next(model.parameters()).device)).float())
+
+    def explain_network(self) -> nn.Module:
+        """The trained network (heatmaps read its last spatial layer); logit losses only."""
+        if self._embedding_loss:
+            return super().explain_network()
+        return self._model()
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return dict(self._model().state_dict())

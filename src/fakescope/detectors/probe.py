@@ -375,6 +375,14 @@ class ProbeDetector(Detector):
             out[:, torch.as_tensor(cols)] = d
         return out
 
+    def explain_network(self) -> torch.nn.Module:
+        """The frozen backbone's network (heatmaps read its last spatial layer); only for a
+        linear head without a reducer, the cases :meth:`differentiable_logits` covers."""
+        final = self._head_or_raise().steps[-1][1]
+        if self._p.reduce_dim is not None or not hasattr(final, "coef_"):
+            return super().explain_network()
+        return self.backbone.model
+
     def _tensors(self) -> dict[str, torch.Tensor]:
         # clone: safetensors refuses tensors sharing storage (tied weights)
         out = {_PREFIX + k: v.detach().cpu().clone() for k, v in self.backbone.state_dict().items()}
