@@ -19,7 +19,7 @@ def test_list_everything_with_detector_params(runner: CliRunner) -> None:
     for header in ("detectors:", "backbones:", "heads:", "layouts:", "protocols:"):
         assert re.search(rf"^{header}$", text, re.M), header
     assert re.search(r"^  cnn - ", text, re.M)
-    assert "      arch = 'resnet18'" in text
+    assert "      arch = 'efficientnet_lite0'" in text
     assert "      epochs = 10" in text
     assert re.search(r"^  binary - ", text, re.M)
     assert re.search(r"^  cross-generator - ", text, re.M)

@@ -111,7 +111,8 @@ def test_registered_with_params() -> None:
     assert DETECTORS.get("cnn") is CNNDetector
     det = CNNDetector({"arch": "test_resnet"})
     assert det.embedding_dim == 96  # known before fitting (built on the meta device)
-    assert det.input_config.size == 128 and det.input_config.resize == "resize"
+    # defaults: 224 px centre crop at native resolution (never down-scaled)
+    assert det.input_config.size == 224 and det.input_config.resize == "native"
     with pytest.raises(ConfigError, match="unknown cnn detector parameter 'archh'"):
         CNNDetector({"archh": "resnet18"})
     with pytest.raises(ConfigError, match="class_weights"):

@@ -47,9 +47,11 @@ def test_nprnet_scales_the_residual_by_two_thirds() -> None:
     assert pytest.approx(2 / 3) == NPR_SCALE
 
 
-def test_cnn_takes_mean_and_std_from_the_arch_config() -> None:
-    xception = CNNDetector({"arch": "legacy_xception"}).input_config
+def test_cnn_takes_mean_and_std_from_the_pretrained_arch_config() -> None:
+    xception = CNNDetector({"arch": "legacy_xception", "pretrained": True}).input_config
     assert xception.mean == (0.5, 0.5, 0.5) and xception.std == (0.5, 0.5, 0.5)
     lite = CNNDetector({"arch": "efficientnet_lite0"}).input_config
     assert lite.mean == pytest.approx((0.485, 0.456, 0.406))
     assert pretrained_mean_std("npr_resnet50")[0] == pytest.approx((0.485, 0.456, 0.406))
+    scratch = CNNDetector({"arch": "legacy_xception", "pretrained": False}).input_config
+    assert scratch.mean == pytest.approx((0.485, 0.456, 0.406))  # from scratch: ImageNet's

@@ -57,7 +57,7 @@ def cnn() -> CNNDetector:
     """timm ``test_resnet`` at 128 px, trained 15 Adam steps: fakes = top-left checkerboard."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    det = CNNDetector({"arch": "test_resnet", "img_size": SIZE})
+    det = CNNDetector({"arch": "test_resnet", "img_size": SIZE, "resize": "resize"})
     det.model_ = det._create(2, start=False)
     det.loss_ = det._make_loss(2)
     det.classes_ = ["real", "fake"]
@@ -86,13 +86,14 @@ def test_cnn_heatmap_mass_is_where_the_fake_trace_is(cnn: CNNDetector) -> None:
 
 def test_heatmap_shape_range_and_p_fake(cnn: CNNDetector) -> None:
     rng = np.random.default_rng(2)
-    image = toy_image(rng, "tl", w=200, h=150)
+    # 128 rows: "resize" keeps the scale (a 1-px checkerboard would not survive resampling)
+    image = toy_image(rng, "tl", w=200, h=SIZE)
     heat = explain_image(VerdictModel(cnn), image)
-    assert heat.cam.shape == (150, 200) and heat.cam.dtype == np.float32
+    assert heat.cam.shape == (SIZE, 200) and heat.cam.dtype == np.float32
     assert heat.model_cam.shape == (SIZE, SIZE)
     assert heat.cam.min() >= 0.0 and heat.cam.max() <= 1.0 and heat.cam.max() > 0.9
-    # "resize": 150 px rows fit, columns 25..175 are the centre crop; nothing outside it
-    assert heat.cam[:, :24].max() == 0.0 and heat.cam[:, 176:].max() == 0.0
+    # columns 36..163 are the centre crop; nothing outside it
+    assert heat.cam[:, :36].max() == 0.0 and heat.cam[:, 164:].max() == 0.0
     assert heat.p_fake_raw == pytest.approx(float(cnn.predict_images([image]).p_fake[0]), abs=1e-4)
     assert heat.layer == "layer4"
 

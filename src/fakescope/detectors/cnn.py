@@ -32,7 +32,7 @@ from torch import nn
 
 from fakescope.data.augment import AugmentConfig, train_transform
 from fakescope.data.schema import PATH, encode_targets
-from fakescope.data.transforms import InputConfig, eval_transform
+from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig, eval_transform
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
 from fakescope.detectors.heads import fit_head, head_proba, load_head, save_head
 from fakescope.errors import ConfigError, NotFittedError
@@ -234,10 +234,15 @@ class CNNDetector(Detector):
     # ------------------------------------------------------------ hooks
     @property
     def input_config(self) -> InputConfig:
-        """``img_size`` px square, the arch's pretrained mean/std (timm's config), ``resize`` geometry."""
+        """``img_size`` px square, ``resize`` geometry; mean/std: the arch's pretrained config
+        in timm when the network starts from weights (they were trained with those
+        statistics), ImageNet's when it trains from scratch."""
         from fakescope.models.timm_backbone import pretrained_mean_std
 
-        mean, std = pretrained_mean_std(self.params.arch)
+        if self._pretrained or self.params.weights:
+            mean, std = pretrained_mean_std(self.params.arch)
+        else:
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
         return InputConfig(
             size=self.params.img_size,
             mean=mean,
