@@ -30,9 +30,9 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch import nn
 
-from fakescope.data.augment import AugmentConfig, train_transform
+from fakescope.data.augment import AugmentConfig
 from fakescope.data.schema import PATH, encode_targets
-from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig, eval_transform
+from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
 from fakescope.detectors.heads import fit_head, head_proba, load_head, save_head
 from fakescope.errors import ConfigError, NotFittedError
@@ -262,7 +262,7 @@ class CNNDetector(Detector):
     def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
         import lightning as L  # lazy: Lightning is only needed to train
 
-        from fakescope.train.dataset import SampleDataset
+        from fakescope.train.dataset import fit_datasets
         from fakescope.train.fit import fit_module, load_checkpoint_state, workdir_scope
         from fakescope.train.module import ClassifierModule
 
@@ -272,13 +272,13 @@ class CNNDetector(Detector):
         device = torch_device(p.device)  # validates the device string early
         loss = self._make_loss(len(classes), self._class_weights(y, len(classes)))
         loss.check_targets(y)
-        cfg = self.input_config
-        shape = (3, cfg.size, cfg.size)
-        train_ds = SampleDataset(train[PATH].tolist(), y, train_transform(cfg, p.augment), shape)
-        val_ds = (
-            SampleDataset(val[PATH].tolist(), y_val, eval_transform(cfg), shape)
-            if val is not None and y_val is not None
-            else None
+        train_ds, val_ds = fit_datasets(
+            train[PATH].tolist(),
+            y,
+            None if val is None else val[PATH].tolist(),
+            y_val,
+            self.input_config,
+            p.augment,
         )
         settings = self._settings()
         L.seed_everything(p.seed, workers=True, verbose=False)

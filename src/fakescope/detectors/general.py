@@ -28,9 +28,9 @@ import pandas as pd
 import torch
 from pydantic import Field, field_validator
 
-from fakescope.data.augment import AugmentConfig, train_transform
+from fakescope.data.augment import AugmentConfig
 from fakescope.data.schema import PATH, encode_targets
-from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig, eval_transform
+from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
 from fakescope.errors import ConfigError, NotFittedError
 from fakescope.losses import create_loss
@@ -144,7 +144,7 @@ class GeneralDetector(Detector):
     def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
         import lightning as L  # lazy: Lightning is only needed to train
 
-        from fakescope.train.dataset import SampleDataset
+        from fakescope.train.dataset import fit_datasets
         from fakescope.train.fit import (
             FitSettings,
             fit_module,
@@ -159,13 +159,13 @@ class GeneralDetector(Detector):
         device = torch_device(p.device)
         n = len(classes)
         loss = create_loss("ce", None, n, n, self._class_weights(y, n))
-        cfg = self.input_config
-        shape = (3, cfg.size, cfg.size)
-        train_ds = SampleDataset(train[PATH].tolist(), y, train_transform(cfg, p.augment), shape)
-        val_ds = (
-            SampleDataset(val[PATH].tolist(), y_val, eval_transform(cfg), shape)
-            if val is not None and y_val is not None
-            else None
+        train_ds, val_ds = fit_datasets(
+            train[PATH].tolist(),
+            y,
+            None if val is None else val[PATH].tolist(),
+            y_val,
+            self.input_config,
+            p.augment,
         )
         settings = FitSettings(
             epochs=p.epochs,

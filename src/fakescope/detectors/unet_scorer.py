@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from fakescope.data.augment import AugmentConfig, train_transform
+from fakescope.data.augment import AugmentConfig
 from fakescope.data.schema import PATH, encode_targets
-from fakescope.data.transforms import InputConfig, eval_transform
+from fakescope.data.transforms import InputConfig
 from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
 from fakescope.errors import ConfigError, NotFittedError
 from fakescope.losses import Loss, create_loss
@@ -145,7 +145,7 @@ class UNetScorerDetector(Detector):
         import lightning as L
 
         from fakescope.detectors.unet_module import UNetScorerModule
-        from fakescope.train.dataset import SampleDataset
+        from fakescope.train.dataset import fit_datasets
         from fakescope.train.fit import (
             FitSettings,
             fit_module,
@@ -160,13 +160,13 @@ class UNetScorerDetector(Detector):
         if p.loss == "bce" and len(classes) != 2:
             raise ConfigError(f"unet loss=bce needs 2 classes, got {len(classes)}; use loss=ce")
         loss = self._make_loss(len(classes), y)
-        cfg = self.input_config
-        shape = (3, cfg.size, cfg.size)
-        train_ds = SampleDataset(train[PATH].tolist(), y, train_transform(cfg, p.augment), shape)
-        val_ds = (
-            SampleDataset(val[PATH].tolist(), y_val, eval_transform(cfg), shape)
-            if val is not None and y_val is not None
-            else None
+        train_ds, val_ds = fit_datasets(
+            train[PATH].tolist(),
+            y,
+            None if val is None else val[PATH].tolist(),
+            y_val,
+            self.input_config,
+            p.augment,
         )
         settings = FitSettings(
             epochs=p.epochs,

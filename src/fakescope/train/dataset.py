@@ -8,15 +8,18 @@ many it dropped, so the training module can count them and warn once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from fakescope.data.decode import load_image
-from fakescope.data.transforms import ImageTransform
+from fakescope.data.transforms import ImageTransform, InputConfig, eval_transform
 from fakescope.errors import DecodeError
+
+if TYPE_CHECKING:
+    from fakescope.data.augment import AugmentConfig
 
 
 class Item(NamedTuple):
@@ -65,6 +68,28 @@ class SampleDataset(Dataset[Item]):
         except DecodeError:
             return Item(torch.zeros(self.shape), self.targets[i], False)
         return Item(x, self.targets[i], True)
+
+
+def fit_datasets(
+    train_paths: Sequence[str],
+    y: np.ndarray,
+    val_paths: Sequence[str] | None,
+    y_val: np.ndarray | None,
+    cfg: InputConfig,
+    augment: AugmentConfig,
+) -> tuple[SampleDataset, SampleDataset | None]:
+    """The training dataset (``augment``-ed, ``cfg`` geometry) and the validation one (eval transform).
+
+    ``y`` / ``y_val`` [N] class indices; the validation dataset is None without
+    validation paths or targets. Images are [3, cfg.size, cfg.size].
+    """
+    from fakescope.data.augment import train_transform
+
+    shape = (3, cfg.size, cfg.size)
+    train_ds = SampleDataset(list(train_paths), y, train_transform(cfg, augment), shape)
+    if val_paths is None or y_val is None:
+        return train_ds, None
+    return train_ds, SampleDataset(list(val_paths), y_val, eval_transform(cfg), shape)
 
 
 def collate_ok(items: list[Item]) -> Batch:
