@@ -129,22 +129,6 @@ def evaluate(det: CNNDetector, rows: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def fit_settings(params: CNNParams) -> FitSettings:
-    """The :class:`FitSettings` of the cnn params."""
-    return FitSettings(
-        epochs=params.epochs,
-        batch_size=params.batch_size,
-        num_workers=params.num_workers,
-        device=params.device,
-        precision=params.precision,
-        patience=params.patience or None,
-        monitor=params.monitor,
-        seed=params.seed,
-        progress=params.progress,
-        deterministic=params.deterministic,
-    )
-
-
 class MethodRunner:
     """Runs ``strategy`` over ``tasks`` in ``method_dir`` (see the module docstring).
 
@@ -277,7 +261,7 @@ class MethodRunner:
             "settings": self.settings,
         }
         try:
-            result = self.fit(module, train_ds, val_ds, fit_settings(p), work, run_info)
+            result = self.fit(module, train_ds, val_ds, FitSettings.from_params(p), work, run_info)
         except (KeyboardInterrupt, FakescopeError) as exc:
             if isinstance(exc, FakescopeError) and "interrupted" not in str(exc):
                 raise

@@ -204,19 +204,7 @@ class CNNDetector(Detector):
     def _settings(self) -> FitSettings:
         from fakescope.train.fit import FitSettings
 
-        p = self.params
-        return FitSettings(
-            epochs=p.epochs,
-            batch_size=p.batch_size,
-            num_workers=p.num_workers,
-            device=p.device,
-            precision=p.precision,
-            patience=p.patience or None,
-            monitor=p.monitor,
-            seed=p.seed,
-            progress=p.progress,
-            deterministic=p.deterministic,
-        )
+        return FitSettings.from_params(self.params)
 
     def _class_weights(self, y: np.ndarray, n: int) -> list[float] | None:
         cw = self.params.class_weights

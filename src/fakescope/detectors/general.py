@@ -167,16 +167,7 @@ class GeneralDetector(Detector):
             self.input_config,
             p.augment,
         )
-        settings = FitSettings(
-            epochs=p.epochs,
-            batch_size=p.batch_size,
-            num_workers=p.num_workers,
-            device=p.device,
-            patience=p.patience or None,
-            monitor=p.monitor,
-            seed=p.seed,
-            progress=p.progress,
-        )
+        settings = FitSettings.from_params(p)
         L.seed_everything(p.seed, workers=True, verbose=False)
         model = self._create(n)
         module = ClassifierModule(

@@ -23,7 +23,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +69,14 @@ class FitSettings:
     seed: int = 0
     progress: bool = True
     deterministic: bool = False
+
+    @classmethod
+    def from_params(cls, params: Any) -> FitSettings:
+        """The settings a detector's params hold (same field names; absent fields keep the
+        defaults above); ``patience`` 0 or None = no early stopping."""
+        given = {f.name: getattr(params, f.name) for f in fields(cls) if hasattr(params, f.name)}
+        given["patience"] = given.get("patience") or None
+        return cls(**given)
 
 
 @dataclass
