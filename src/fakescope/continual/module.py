@@ -58,11 +58,8 @@ class ContinualModule(ClassifierModule):
         super().on_train_start()
         self.strategy.to(self.device)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
-        """ce_weight * CE (mixed under CutMix) + penalty; None for batches under 2 images."""
-        self.failed_train += int(batch.failed)
-        if batch.y.numel() < 2:
-            return None
+    def _train_loss(self, batch: Batch) -> torch.Tensor:
+        """ce_weight * CE (mixed under CutMix) + penalty (the parent logs train_loss)."""
         x, y = batch.x, batch.y
         other, lam = y, 1.0
         if self.cutmix_p > 0 and float(torch.rand(())) < self.cutmix_p:
@@ -74,6 +71,5 @@ class ContinualModule(ClassifierModule):
         penalty = self.strategy.penalty(self.model, Batch(x, y, 0), out)
         loss = self.strategy.ce_weight() * ce + penalty
         n = y.numel()
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
         self.log("train_penalty", penalty.detach(), on_step=False, on_epoch=True, batch_size=n)
         return loss

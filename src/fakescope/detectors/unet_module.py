@@ -122,20 +122,9 @@ class UNetScorerModule(ClassifierModule):
         )
         return loss, out
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor | None:
-        """The combined loss of one batch; None (skip) when fewer than 2 images decoded."""
-        self.failed_train += int(batch.failed)
-        if batch.y.numel() < 2:
-            return None
+    def _train_loss(self, batch: Batch) -> Tensor:
+        """The combined loss of one training batch (logged by the parent's training_step)."""
         loss, _ = self._step_loss(batch, train=True)
-        self.log(
-            "train_loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=batch.y.numel(),
-        )
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

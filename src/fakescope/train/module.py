@@ -97,7 +97,7 @@ class ClassifierModule(L.LightningModule):
         self.failed_train += int(batch.failed)
         if batch.y.numel() < 2:
             return None
-        loss = self._loss(self(batch.x), batch.y)
+        loss = self._train_loss(batch)
         self.log(
             "train_loss",
             loss,
@@ -107,6 +107,10 @@ class ClassifierModule(L.LightningModule):
             batch_size=batch.y.numel(),
         )
         return loss
+
+    def _train_loss(self, batch: Batch) -> torch.Tensor:
+        """The training loss of a batch of >= 2 images (subclasses add their own terms)."""
+        return self._loss(self(batch.x), batch.y)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         """Accumulate val loss and (losses with probabilities) real-vs-fake AUC and accuracy."""
