@@ -20,6 +20,7 @@ from fakescope.errors import FakescopeError
 from fakescope.eval.results import portable_path
 from fakescope.eval.sections import md_table
 from fakescope.fileio import atomic_write_text
+from fakescope.ood.report import percent_table
 
 #: OpenOOD v1.5, CIFAR-10, ResNet-18 (95% accuracy): (near, far) AUROC in %.
 ANCHORS: dict[str, tuple[float, float]] = {
@@ -129,16 +130,13 @@ def render_page(report: dict[str, Any], *, out: str) -> str:
         *_md(summary(rows)),
         "",
     ]
-    df = pd.DataFrame(rows)
     for metric, title in (
         ("auroc", "AUROC %"),
         ("fpr95", "FPR at 95% ID kept % (lower is better)"),
         ("aupr_in", "AUPR, ID positive %"),
         ("aupr_out", "AUPR, OOD positive %"),
     ):
-        pivot = df.pivot(index="scorer", columns="ood_set", values=metric) * 100
-        pivot.insert(0, "scorer", pivot.index)
-        lines += [f"## {title}", "", *_md(pivot.reset_index(drop=True)), ""]
+        lines += [f"## {title}", "", *_md(percent_table(rows, metric)), ""]
     return "\n".join(lines)
 
 

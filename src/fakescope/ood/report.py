@@ -34,22 +34,25 @@ NOTE = (
 )
 
 
+def percent_table(rows: list[dict[str, Any]], metric: str) -> pd.DataFrame:
+    """``metric`` x 100 as a scorer x OOD-set table (first column ``scorer``), from ``ood`` rows."""
+    pivot = pd.DataFrame(rows).pivot(index="scorer", columns="ood_set", values=metric) * 100
+    pivot.insert(0, "scorer", pivot.index)
+    return pivot.reset_index(drop=True)
+
+
 def _tables(rows: list[dict[str, Any]]) -> list[tuple[str, pd.DataFrame]]:
     if not rows:
         return []
-    df = pd.DataFrame(rows)
-    out = []
-    for metric, label in (
-        ("auroc", "AUROC %"),
-        ("fpr95", "FPR@95%TPR %"),
-        ("aupr_in", "AUPR-in %"),
-        ("aupr_out", "AUPR-out %"),
-    ):
-        pivot = df.pivot(index="scorer", columns="ood_set", values=metric) * 100
-        pivot = pivot.round(2)
-        pivot.insert(0, "scorer", pivot.index)
-        out.append((label, pivot.reset_index(drop=True)))
-    return out
+    return [
+        (label, percent_table(rows, metric).round(2))
+        for metric, label in (
+            ("auroc", "AUROC %"),
+            ("fpr95", "FPR@95%TPR %"),
+            ("aupr_in", "AUPR-in %"),
+            ("aupr_out", "AUPR-out %"),
+        )
+    ]
 
 
 def histogram_png(scores: dict[str, np.ndarray], title: str) -> bytes:
