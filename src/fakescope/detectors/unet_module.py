@@ -127,26 +127,10 @@ class UNetScorerModule(ClassifierModule):
         loss, _ = self._step_loss(batch, train=True)
         return loss
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        """Validation loss (no CutMix, no hints) plus the parent's real-vs-fake AUC and accuracy."""
-        if not self.trainer.sanity_checking:
-            self.failed_val += int(batch.failed)
-        if batch.y.numel() == 0:
-            return
+    def _val_outputs(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Validation loss (no CutMix, no hints) and the classifier logits; the parent adds AUC/acc."""
         loss, out = self._step_loss(batch, train=False)
-        proba = self.criterion.proba(out.logits.float())
-        is_fake = (batch.y > 0).long()
-        self.val_auc.update(1.0 - proba[:, 0], is_fake)
-        self._val_labels |= {int(v) for v in is_fake.unique().tolist()}
-        self.val_acc.update(proba, batch.y)
-        self.log(
-            "val_loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=batch.y.numel(),
-        )
+        return loss, out.logits.float()
 
     def configure_optimizers(self) -> Any:
         """Adam with ReduceLROnPlateau(factor, patience) on val_loss (train_loss without val)."""

@@ -118,8 +118,7 @@ class ClassifierModule(L.LightningModule):
             self.failed_val += int(batch.failed)
         if batch.y.numel() == 0:
             return
-        out = self(batch.x).float()
-        loss = self._loss(out, batch.y)
+        loss, out = self._val_outputs(batch)
         if not self.criterion.needs_head:
             proba = self.criterion.proba(out)
             is_fake = (batch.y > 0).long()
@@ -134,6 +133,11 @@ class ClassifierModule(L.LightningModule):
             prog_bar=True,
             batch_size=batch.y.numel(),
         )
+
+    def _val_outputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(validation loss, float network output [B, K]) of a non-empty batch (subclasses: own loss)."""
+        out = self(batch.x).float()
+        return self._loss(out, batch.y), out
 
     def on_validation_epoch_end(self) -> None:
         """Log the epoch's AUC and accuracy (AUC is 0.5 when val has a single label)."""
