@@ -101,3 +101,26 @@ def test_cross_dataset_trains_on_one_tests_on_every_row_of_the_other(tmp_path: P
 def test_cross_dataset_needs_a_test_set(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="--test-data"):
         run_protocol("cross-dataset", three_generators(tmp_path), factory(), options={})
+
+
+def test_reports_carry_the_format_audit_of_the_test_data(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from fakescope.data.schema import PATH, SPLIT
+    from fakescope.eval.leave_one_out import AUDIT
+
+    rows = [(124 + i, 0, g, "train") for g in "ad" for i in range(3)]
+    rows += [(200 + i, 1, g, "train") for g in "ad" for i in range(3)]
+    rows += [(124 + i, y, g, "test") for g in "ad" for y in (0, 1) for i in range(8)]
+    table = red_table(tmp_path, rows)
+    # d's test fakes become JPEGs while every real stays PNG: a format shortcut for d only
+    d_fakes = (table[GENERATOR] == "d") & (table[LABEL] == 1) & (table[SPLIT] == "test")
+    for i in table.index[d_fakes]:
+        png = Path(table.at[i, PATH])
+        jpg = png.with_suffix(".jpg")
+        Image.open(png).convert("RGB").save(jpg, quality=80)
+        table.at[i, PATH] = str(jpg)
+    report = run_protocol("leave-one-out", table, factory(), options={})
+    audit = report.meta[AUDIT]
+    assert audit["a"] == "pass"
+    assert audit["d"].startswith("shortcut") and "container" in audit["d"]

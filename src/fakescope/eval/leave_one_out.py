@@ -14,6 +14,10 @@
   from its val split) and test on EVERY row of another dataset,
   ``eval.test_data`` (indexed with the same layout rules and
   ``data.normalize``), per generator when it has a generator column.
+
+Both record the quick format audit of their test data in ``meta["audit"]``
+(``{generator: "pass" | "shortcut (...)"}``): a generator whose file format
+alone separates real from fake makes its unseen score measure the format.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from fakescope.config import RobustnessConfig
+from fakescope.data.prepare import audit_verdicts
 from fakescope.data.schema import GENERATOR, LABEL, validate_table
 from fakescope.errors import DataError
 from fakescope.eval.generalisation import _option, _run_sources, without_group
@@ -43,6 +48,9 @@ from fakescope.eval.robustness import tiers_from_config
 
 #: Train-source name of the run that holds group value ``g`` out.
 WITHOUT = "without {}"
+#: ``meta`` key of the test data's quick format audit: ``{generator: verdict}``
+#: (:func:`fakescope.data.prepare.audit_verdicts`; "pass" or "shortcut (...)").
+AUDIT = "audit"
 #: ``options`` key carrying the test table of ``cross-dataset`` (set by run_experiment).
 TEST_TABLE = "test_table"
 
@@ -101,6 +109,7 @@ def protocol_leave_one_out(
         factory, runs, test, workdir=workdir, robustness=robustness, progress=progress
     )
     meta.update({"group": column, "holdout": holdout, "held_out": held_out, "seen": seen})
+    meta[AUDIT] = audit_verdicts(test)
     return Report.concat(reports, meta=meta)
 
 
@@ -166,6 +175,10 @@ def protocol_cross_dataset(
     )
     # every generator of the other dataset is unseen, whatever its name
     report.meta.update(
-        {"seen": {name: fake_generators(train)}, "held_out": {name: fake_generators(test)}}
+        {
+            "seen": {name: fake_generators(train)},
+            "held_out": {name: fake_generators(test)},
+            AUDIT: audit_verdicts(test),
+        }
     )
     return report
