@@ -9,14 +9,14 @@ import pytest
 from fakescope.config import load_config
 from fakescope.detectors import DETECTORS
 from fakescope.eval.protocols import PROTOCOLS
-from fakescope.eval.results import load_plan, run_overrides
+from fakescope.eval.results_plan import load_plan, run_overrides
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 #: Results plans (fakescope results run PLAN) are not experiment configs.
 PLANS = sorted(CONFIG_DIR.glob("results*.yaml"))
 CONFIGS = sorted(set(CONFIG_DIR.glob("*.yaml")) - set(PLANS))
-#: The reference recipes of docs/systems.md; each must be in every results plan.
-REFERENCE = {
+#: The binary reference recipes of docs/systems.md; each must be in every results plan.
+BINARY_REFERENCE = {
     "cnndetection",
     "univfd",
     "univfd_knn",
@@ -25,9 +25,10 @@ REFERENCE = {
     "dmyt",
     "triplet_svm",
     "s2b_ae_rf",
-    "hierarchy",
-    "flat_attribution",
 }
+#: The attribution reference recipes; each must be in every plan with an attribution study.
+ATTRIBUTION_REFERENCE = {"hierarchy", "flat_attribution"}
+REFERENCE = BINARY_REFERENCE | ATTRIBUTION_REFERENCE
 
 
 def test_there_are_presets() -> None:
@@ -52,13 +53,32 @@ def test_preset_header_names_its_command(path: Path) -> None:
     assert all("fakescope " in line for line in commands)
 
 
+def _value_at(cfg: object, dotted: str) -> object:
+    """The value of config ``cfg`` at a dotted key (attributes, then mapping keys)."""
+    value = cfg
+    for part in dotted.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value
+
+
 @pytest.mark.parametrize("path", PLANS, ids=[p.stem for p in PLANS])
 def test_results_plan_applies_to_every_recipe(path: Path, tmp_path: Path) -> None:
     plan = load_plan(path)
-    assert {r.config.stem for r in plan.recipes.values()} >= REFERENCE
-    for recipe, protocol in plan.runs():
-        assert protocol in PROTOCOLS, f"{recipe}: unknown protocol {protocol}"
-        overrides = run_overrides(plan, recipe, protocol, tmp_path, tmp_path / recipe / protocol)
-        cfg = load_config(plan.recipes[recipe].config, overrides)  # every 'set' key exists
-        assert cfg.eval.protocol == protocol and cfg.data.root == tmp_path
+    stems = {r.config.stem for r in plan.recipes.values()}
+    assert stems >= BINARY_REFERENCE
+    if any(s.protocol == "attribution" for _, s in plan.study_runs()):
+        assert stems >= ATTRIBUTION_REFERENCE
+    for recipe, study in plan.study_runs():
+        where = f"{recipe} x {study.name}"
+        assert study.protocol in PROTOCOLS, f"{where}: unknown protocol {study.protocol}"
+        data = tmp_path / study.data
+        test = tmp_path / study.test_data if study.test_data else None
+        run_dir = tmp_path / recipe / study.name
+        overrides = run_overrides(plan, recipe, study, data, run_dir, test_data=test)
+        cfg = load_config(plan.recipes[recipe].config, overrides)  # every override key exists
+        assert cfg.eval.protocol == study.protocol and cfg.data.root == data, where
+        assert cfg.eval.test_data == test, where
+        for key, value in plan.recipes[recipe].per_study.get(study.name, {}).items():
+            if not isinstance(value, dict | list):
+                assert _value_at(cfg, key) == value, f"{where}: {key} not applied"
         DETECTORS.get(cfg.detector.name)(cfg.detector.params)

@@ -79,3 +79,77 @@ def test_results_user_errors_are_one_line(runner: CliRunner, dataset: Path, tmp_
         lines = error_lines(res.stderr)
         assert len(lines) == 1 and match in lines[0], res.stderr
     assert not out.exists()
+
+
+STUDIES = """
+title: Studies plan
+highlight: good
+datasets:
+  zoo: {note: a second toy set}
+protocols:
+  - name: loo
+    protocol: leave-one-out
+    title: Leave one generator out
+    set: {eval.group: generator}
+  - {name: zoo-to-default, protocol: cross-dataset, data: zoo, test_data: default}
+recipes:
+  good: {config: good.yaml}
+  other: {config: good.yaml, set: {detector.params.steps: 10}}
+"""
+
+
+def test_results_run_studies_over_two_datasets(
+    runner: CliRunner, dataset: Path, tmp_path: Path
+) -> None:
+    from tests.cli.tiny_detector import make_dataset
+
+    zoo = make_dataset(tmp_path / "zoo", n=4, generators=("x", "y"))
+    plan = write_plan(tmp_path / "cfg", STUDIES)
+    out, page = tmp_path / "runs", tmp_path / "page.md"
+    args = ["results", "run", str(plan), "--data", str(dataset), "-d", f"zoo={zoo}"]
+    res = runner.invoke(app, [*args, "--out", str(out), "--page", str(page), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    info = json.loads((out / "other" / "zoo-to-default" / "run.json").read_text())
+    assert (info["study"], info["protocol"], info["dataset"]) == (
+        "zoo-to-default",
+        "cross-dataset",
+        "zoo",
+    )
+    assert info["data"] == ".../zoo" and info["test_data"] == f".../{dataset.name}"
+    assert f"--data .../{dataset.name} --data zoo=.../zoo --out" in info["command"]
+    loo = json.loads((out / "good" / "loo" / "report.json").read_text())["meta"]
+    assert loo["protocol"] == "leave-one-out" and loo["group"] == "generator"
+    text = page.read_text()
+    assert "## Study `loo`: Leave one generator out" in text
+    assert "## Study `zoo-to-default`" in text and "tested on the default dataset" in text
+    assert "- **Data `zoo`**: `.../zoo` - a second toy set" in text
+    assert text.count("best: ") == 2 and "vs the best other recipe)" in text
+    assert str(tmp_path) not in text
+
+    page2 = tmp_path / "page2.md"
+    res = runner.invoke(app, ["results", "page", str(out), "--out", str(page2)])
+    assert res.exit_code == 0, res.output  # from plan.json alone: the same sections
+    assert (
+        page2.read_text().split("\n- **Runs made by**")[1] == text.split("\n- **Runs made by**")[1]
+    )
+
+
+def test_results_data_errors_are_one_line(runner: CliRunner, dataset: Path, tmp_path: Path) -> None:
+    studies = write_plan(tmp_path / "s", STUDIES)
+    plain = write_plan(tmp_path / "p")
+    out = tmp_path / "runs"
+    ds = str(dataset)
+    cases = [
+        ([str(studies), "--data", "=x"], "no dataset name before '='"),
+        ([str(studies), "--data", ds, "--data", "zoo="], "no path after '='"),
+        ([str(studies), "--data", ds], "add --data zoo=PATH"),
+        ([str(studies), "--data", ds, "--data", f"nope={ds}"], "declares no dataset 'nope'"),
+        ([str(studies), "--data", ds, "--data", f"zoo={tmp_path / 'none'}"], "fix --data zoo"),
+        ([str(plain)], "pass --data PATH"),
+    ]
+    for args, match in cases:
+        res = runner.invoke(app, ["results", "run", *args, "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        lines = error_lines(res.stderr)
+        assert len(lines) == 1 and match in lines[0], res.stderr
+    assert not out.exists()

@@ -18,7 +18,8 @@ from fakescope.eval.metrics import AUC, CLEAN, GENERATOR, KEY_COLUMNS, METRIC_CO
 from fakescope.eval.metrics import TRAIN as TRAIN_COL
 from fakescope.eval.metrics import VALUE as VALUE_COL
 from fakescope.eval.report import Report
-from fakescope.eval.results import load_plan, run_overrides, run_plan
+from fakescope.eval.results import run_plan
+from fakescope.eval.results_plan import load_plan, run_overrides
 from tests.cli.tiny_detector import (
     make_dataset,
     tiny_registered,  # noqa: F401 - autouse fixture

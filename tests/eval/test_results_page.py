@@ -24,13 +24,13 @@ from fakescope.eval.metrics import (
     VALUE,
 )
 from fakescope.eval.report import Report
-from fakescope.eval.results import ResultsPlan, parse_plan
 from fakescope.eval.results_page import (
     collect_runs,
     render_page,
     seen_generators,
     write_page,
 )
+from fakescope.eval.results_plan import ResultsPlan, parse_plan
 
 #: As an old run.json wrote it: with a kernel string the page must not show.
 MACHINE = {"cpus": 4, "torch": "9.9.9", "python": "3.11.0", "platform": "TestOS-6.1", "cuda": None}

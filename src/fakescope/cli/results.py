@@ -1,9 +1,12 @@
-"""``fakescope results``: run a results plan (recipes x protocols) and write docs/results.md.
+"""``fakescope results``: run a results plan (recipes x studies) and write docs/results.md.
 
-``fakescope results run PLAN --data BENCH --out runs/results [--only a,b] [--page docs/results.md]``
-runs every recipe of the plan under its protocols (resumable: finished runs are
-skipped) and, with ``--page``, writes the page. ``fakescope results page RUNS
---out docs/results.md`` rewrites the page from the run folders alone.
+``fakescope results run PLAN --data BENCH [--data NAME=PATH ...] --out runs/results
+[--only a,b] [--page docs/results.md]`` runs every recipe of the plan under its
+studies (resumable: finished runs are skipped) and, with ``--page``, writes the
+page. ``--data PATH`` is the default dataset, ``--data NAME=PATH`` a dataset
+the plan declares under ``datasets`` (see :mod:`fakescope.eval.results`).
+``fakescope results page RUNS --out docs/results.md`` rewrites the page from
+the run folders alone.
 """
 
 from __future__ import annotations
@@ -35,10 +38,16 @@ def run(
         Path, typer.Argument(help="Results plan YAML, e.g. configs/results-mini.yaml.")
     ],
     data: Annotated[
-        Path, typer.Option("--data", "-d", help="The benchmark folder every recipe runs on.")
-    ],
+        list[str] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Dataset folder: PATH for the default dataset, NAME=PATH for a dataset the "
+            "plan declares under 'datasets' (repeatable; plan paths fill in the rest).",
+        ),
+    ] = None,
     out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Run folders: <out>/<recipe>/<protocol>/.")
+        Path, typer.Option("--out", "-o", help="Run folders: <out>/<recipe>/<study>/.")
     ] = Path("runs/results"),
     only: Annotated[
         str | None, typer.Option("--only", help="Comma-separated recipe names to run.")
@@ -48,24 +57,29 @@ def run(
     ] = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Run every recipe x protocol of PLAN (finished runs are skipped); exit 1 if any run failed."""
+    """Run every recipe x study of PLAN (finished runs are skipped); exit 1 if any run failed."""
     with cli_errors():
-        from fakescope.eval.results import FAILED, RUN_FILE, load_plan, run_plan
+        from fakescope.eval.results import FAILED, RUN_FILE, parse_data_options, run_plan
         from fakescope.eval.results_page import read_run, write_page
+        from fakescope.eval.results_plan import load_plan
 
+        datasets = parse_data_options(data or [])
         names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-        args: list[object] = [plan, "--data", data, "--out", out_dir]
+        args: list[object] = [plan]
+        for value in data or []:
+            args += ["--data", value]
+        args += ["--out", out_dir]
         args += ["--only", ",".join(names)] if names else []
         args += ["--page", page] if page is not None else []
         command = _command("run", *args)
         dirs = run_plan(
-            plan, data, out_dir, only=names, progress=progress, command=command, echo=out.print
+            plan, datasets, out_dir, only=names, progress=progress, command=command, echo=out.print
         )
         records = [read_run(d, d.parent.name, d.name) for d in dirs if (d / RUN_FILE).is_file()]
         failed = [r for r in records if r.status == FAILED]
         out.print(f"{len(dirs)} runs in {out_dir}: {len(dirs) - len(failed)} with a report")
         for r in failed:
-            out.print(f"  failed: {r.recipe} x {r.protocol}: {r.error}", markup=False)
+            out.print(f"  failed: {r.recipe} x {r.study}: {r.error}", markup=False)
         if page is not None:
             where = write_page(out_dir, page, plan=load_plan(plan), command=command)
             out.print(f"wrote {where}")
@@ -87,8 +101,8 @@ def page_cmd(
     """Write the results page from the report.json files under RUNS (numbers are never typed)."""
     with cli_errors():
         from fakescope.errors import DataError
-        from fakescope.eval.results import load_plan, read_plan_copy
         from fakescope.eval.results_page import write_page
+        from fakescope.eval.results_plan import load_plan, read_plan_copy
 
         if not runs.is_dir():
             raise DataError(f"{runs} is not a folder; pass the --out folder of 'results run'")

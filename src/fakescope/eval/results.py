@@ -1,33 +1,29 @@
-"""The results runner: every reference recipe under every protocol of a *plan*, resumably.
+"""The results runner: every recipe x study of a results plan, resumably.
 
-A plan (YAML, e.g. ``configs/results-mini.yaml``) names recipes - experiment
-configs such as ``configs/cnndetection.yaml`` - with per-plan overrides, and
-the protocols to run them under::
+The plan - recipes, studies, datasets and the precedence of their overrides -
+is described and parsed by :mod:`fakescope.eval.results_plan`; this module
+runs it. It holds the ``--data`` parsing (:func:`parse_data_options`: ``PATH``
+for the default dataset, ``NAME=PATH`` for a named one), the dataset
+resolution (:func:`resolve_datasets`: ``--data`` paths over the plan's
+``datasets.<key>.path``, checked before any run), one run
+(:func:`execute_run`), the whole plan (:func:`run_plan`), and the portable
+record of both (:func:`machine_info`, :func:`portable_path`,
+:func:`portable_command`).
 
-    title: Reference methods on the mini benchmark
-    benchmark_note: mini preset built from the bundled CIFAR-10 sample
-    protocols: [single-source, leave-one-family-out]
-    source: dcgan          # eval.source of every run (null = the recipe's own)
-    holdout: null          # eval.holdout of every run
-    recipes:
-      cnndetection:
-        config: cnndetection.yaml            # relative to the plan file
-        set: {detector.params.img_size: 32}  # dotted overrides, as --set
-      hierarchy:
-        config: hierarchy.yaml
-        protocols: [attribution]             # instead of the plan's protocols
-
-:func:`run_plan` trains and evaluates each recipe x protocol with
-:func:`~fakescope.eval.protocols.run_protocol` and writes
-``<out>/<recipe>/<protocol>/``: the report files of
+:func:`run_plan` trains and evaluates each recipe x study with
+:func:`~fakescope.eval.protocols.run_experiment` and writes
+``<out>/<recipe>/<study>/``: the report files of
 :meth:`~fakescope.eval.report.Report.write` (``report.json`` ...) and
-``run.json`` (command and data path as portable text - see :func:`portable_path` -,
-recipe, overrides, start time, seconds, fakescope version, the environment of
+``run.json`` (command and dataset paths as portable text - see
+:func:`portable_path` -, recipe, study, protocol, dataset and test-dataset keys,
+the merged overrides of :func:`~fakescope.eval.results_plan.run_overrides`,
+start time, seconds, fakescope version, the environment of
 :func:`machine_info`, status and the one-line error of a failed run; a failed
 run also leaves its traceback in ``error.log``). A run whose ``report.json``
 exists is skipped, so an interrupted plan resumes where it stopped (delete a
 run's folder to redo it). One failing run never stops the others.
-``<out>/plan.json`` keeps the resolved plan, so the page can list missing runs.
+``<out>/plan.json`` keeps the resolved plan (studies expanded), so the page can
+list missing runs and head its sections without the YAML.
 
 Scores in the reports are P(fake) in [0, 1], higher = more fake; class 0 is
 "real". :func:`fakescope.eval.results_page.write_page` turns the
@@ -40,22 +36,28 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import shlex
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
-
 import fakescope
-from fakescope.config import Strict, load_config
+from fakescope.config import load_config
 from fakescope.errors import ConfigError, DataError
 from fakescope.eval.protocols import PROTOCOLS, run_experiment
+from fakescope.eval.results_plan import (
+    DEFAULT_DATASET,
+    NAME_PATTERN,
+    PLAN_FILE,
+    DatasetSpec,
+    ResultsPlan,
+    Study,
+    load_plan,
+    run_overrides,
+)
 from fakescope.fileio import atomic_write_text
 
 if TYPE_CHECKING:
@@ -64,131 +66,96 @@ if TYPE_CHECKING:
     from fakescope.config import DataConfig
     from fakescope.eval.report import Report
 
-#: Files of a run folder ``<out>/<recipe>/<protocol>/``.
+#: Files of a run folder ``<out>/<recipe>/<study>/``.
 REPORT_FILE = "report.json"
 RUN_FILE = "run.json"
 ERROR_FILE = "error.log"
-#: The resolved plan, written to ``<out>`` by :func:`run_plan`.
-PLAN_FILE = "plan.json"
 #: ``run.json`` status values.
 OK, FAILED, RUNNING = "ok", "failed", "running"
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+# ----------------------------------------------------------------- datasets
+def parse_data_options(values: Sequence[str | Path]) -> dict[str, str]:
+    """``--data`` values as ``{dataset key: path as typed}``.
 
-class RecipeRun(Strict):
-    """One recipe of a plan: its config file, plan-specific overrides, optional own protocols."""
-
-    config: Path
-    set: dict[str, Any] = Field(default_factory=dict)
-    protocols: list[str] | None = None
-
-
-class ResultsPlan(Strict):
-    """Recipes x protocols to run for a results page (unknown keys are an error)."""
-
-    title: str
-    benchmark_note: str = ""
-    protocols: list[str] = Field(min_length=1)
-    source: str | None = None
-    holdout: str | None = None
-    recipes: dict[str, RecipeRun] = Field(min_length=1)
-
-    @field_validator("recipes")
-    @classmethod
-    def _folder_names(cls, value: dict[str, RecipeRun]) -> dict[str, RecipeRun]:
-        for name in value:
-            if not _NAME.match(name):
-                raise ValueError(f"recipe name {name!r} must be letters, digits, '.', '_' or '-'")
-        return value
-
-    def protocols_of(self, recipe: str) -> list[str]:
-        """The protocols ``recipe`` runs under (its own list, else the plan's)."""
-        own = self.recipes[recipe].protocols
-        return list(self.protocols if own is None else own)
-
-    def runs(self, only: Sequence[str] | None = None) -> list[tuple[str, str]]:
-        """``(recipe, protocol)`` pairs in plan order; ``only`` keeps those recipes."""
-        names = list(self.recipes)
-        if only is not None:
-            unknown = [n for n in only if n not in self.recipes]
-            if unknown:
-                raise ConfigError(
-                    f"--only names unknown recipe(s) {', '.join(unknown)}; "
-                    f"the plan has {', '.join(names)}"
-                )
-            names = [n for n in names if n in set(only)]
-        return [(name, protocol) for name in names for protocol in self.protocols_of(name)]
-
-
-def load_plan(path: str | Path) -> ResultsPlan:
-    """Read and validate a plan YAML; recipe ``config`` paths resolve against its folder.
-
-    Raises a one-line :class:`ConfigError` for a missing or malformed file, unknown
-    keys, or a recipe whose config file does not exist.
+    ``NAME=PATH`` (NAME: letters, digits, ``.``, ``_``, ``-``) gives the dataset
+    NAME; anything else is the path of the default dataset (write ``./a=b`` for
+    a folder whose name holds ``=``). Raises a one-line :class:`ConfigError` for
+    an empty name or path, or a dataset given twice.
     """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"results plan {p} does not exist; check the path")
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        first = (str(exc).splitlines() or ["parse error"])[0]
-        raise ConfigError(f"results plan {p} is not valid YAML ({first}); fix the file") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"results plan {p} must hold a mapping (title, protocols, recipes)")
-    plan = parse_plan(raw, str(p))
-    base = p.resolve().parent
-    for name, recipe in plan.recipes.items():
-        config = recipe.config.expanduser()
-        recipe.config = config if config.is_absolute() else (base / config).resolve()
-        if not recipe.config.is_file():
+    out: dict[str, str] = {}
+    for value in map(str, values):
+        name, eq, path = value.partition("=")
+        if eq and not name:
+            raise ConfigError(f"--data {value!r} has no dataset name before '='; use NAME=PATH")
+        named = bool(eq) and NAME_PATTERN.match(name) is not None
+        if named and not path:
+            raise ConfigError(f"--data {value!r} has no path after '='; use {name}=PATH")
+        key, path = (name, path) if named else (DEFAULT_DATASET, value)
+        if key in out:
+            what = "the default dataset (--data PATH)" if key == DEFAULT_DATASET else repr(key)
             raise ConfigError(
-                f"recipe {name!r}: config {recipe.config} does not exist; fix its 'config' in {p}"
+                f"--data gives {what} twice ({out[key]}, {path}); give each dataset once, "
+                "others as NAME=PATH"
             )
-    return plan
+        out[key] = path
+    return out
 
 
-def parse_plan(raw: Any, where: str = "results plan") -> ResultsPlan:
-    """Validate an already-parsed plan (no file checks) with a one-line :class:`ConfigError`."""
-    try:
-        return ResultsPlan.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(k) for k in err["loc"]) or "<root>"
-        if err["type"] == "extra_forbidden":
+def _as_mapping(data: str | Path | Mapping[str, str | Path] | None) -> dict[str, str]:
+    if data is None:
+        return {}
+    if isinstance(data, str | Path):
+        return {DEFAULT_DATASET: str(data)}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def resolve_datasets(
+    plan: ResultsPlan, given: Mapping[str, str], keys: Sequence[str]
+) -> dict[str, tuple[Path, str]]:
+    """``{key: (absolute folder, portable text)}`` of the datasets ``keys``.
+
+    A path from ``given`` (``--data``) wins over the plan's ``datasets.<key>.path``.
+    One-line errors, before any run: ``given`` names a dataset the plan does not
+    declare, or gives the default one to a plan that never uses it
+    (:class:`ConfigError`); a needed dataset has no path (:class:`ConfigError`
+    naming the ``--data`` flag to add); a folder does not exist (:class:`DataError`).
+    """
+    declared = [DEFAULT_DATASET, *plan.datasets]
+    for key in given:
+        if key not in declared:
             raise ConfigError(
-                f"unknown key {key!r} in {where}; remove it or fix its spelling"
-            ) from None
-        raise ConfigError(f"invalid value for {key!r} in {where}: {err['msg']}") from None
-
-
-def read_plan_copy(out: str | Path) -> ResultsPlan | None:
-    """The plan :func:`run_plan` saved in ``out`` (None when there is none)."""
-    path = Path(out) / PLAN_FILE
-    if not path.is_file():
-        return None
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise ConfigError(f"{path} is not valid JSON; delete it or pass --plan PLAN") from None
-    return parse_plan(raw, str(path))
+                f"--data {key}=...: the plan declares no dataset {key!r}; declare it under "
+                f"'datasets' or use one of: {', '.join(plan.datasets) or 'none declared'}"
+            )
+    if DEFAULT_DATASET in given and DEFAULT_DATASET not in plan.dataset_keys():
+        raise ConfigError(
+            f"--data {given[DEFAULT_DATASET]}: no study of this plan runs on the default "
+            f"dataset; name it as --data NAME=PATH (datasets: {', '.join(plan.datasets)})"
+        )
+    out: dict[str, tuple[Path, str]] = {}
+    for key in keys:
+        spec = plan.datasets.get(key, DatasetSpec())
+        if key in given:
+            folder, text = Path(given[key]).expanduser().resolve(), portable_path(given[key])
+        elif spec.path is not None:
+            folder, text = spec.path.expanduser().resolve(), portable_path(spec.path)
+        elif key == DEFAULT_DATASET:
+            raise ConfigError("this plan runs on the default dataset; pass --data PATH")
+        else:
+            raise ConfigError(f"dataset {key!r} has no path in the plan; add --data {key}=PATH")
+        if not folder.exists():
+            if key == DEFAULT_DATASET:
+                raise DataError(
+                    f"benchmark {folder} does not exist; build it with "
+                    "'fakescope bench build SOURCE --preset mini --out DIR' or fix --data"
+                )
+            raise DataError(f"dataset {key!r}: {folder} does not exist; fix --data {key}=PATH")
+        out[key] = (folder, text)
+    return out
 
 
 # ------------------------------------------------------------------ running
-def run_overrides(
-    plan: ResultsPlan, recipe: str, protocol: str, data: Path, run_dir: Path
-) -> dict[str, Any]:
-    """Dotted overrides of one run: plan source/holdout < recipe ``set`` < data, protocol, out.
-
-    None values are left out (the recipe's own value stays).
-    """
-    merged: dict[str, Any] = {"eval.source": plan.source, "eval.holdout": plan.holdout}
-    merged.update(plan.recipes[recipe].set)
-    merged.update({"data.root": str(data), "eval.protocol": protocol, "out": str(run_dir)})
-    return {k: v for k, v in merged.items() if v is not None}
-
-
 def machine_info() -> dict[str, Any]:
     """What a rerun needs to match: CPU count, CUDA device (or None), Python/torch/timm versions.
 
@@ -230,32 +197,42 @@ def portable_path(path: str | Path, base: str | Path | None = None) -> str:
 
 
 def portable_command(command: str, base: str | Path | None = None) -> str:
-    """``command`` with every absolute path argument (also ``--opt=/path``) made portable."""
+    """``command`` with every absolute path argument made portable.
+
+    Also the path after the first ``=`` of a word (``--opt=/path``,
+    ``--data NAME=/path``).
+    """
     try:
         words = shlex.split(command)
     except ValueError:
         words = command.split()
 
     def fix(word: str) -> str:
-        opt, eq, value = word.partition("=") if word.startswith("-") else ("", "", word)
-        if value.startswith(("/", "~")):
-            return opt + eq + portable_path(value, base)
+        if word.startswith(("/", "~")):
+            return portable_path(word, base)
+        key, eq, value = word.partition("=")
+        if eq and value.startswith(("/", "~")):
+            return key + eq + portable_path(value, base)
         return word
 
     return shlex.join(fix(w) for w in words)
 
 
-def _load_table(data: DataConfig, cache: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The sample table of ``data`` (indexed once per distinct data config)."""
-    from fakescope.data.index import index_dataset
+def _load_table(
+    data: DataConfig, cache: dict[str, pd.DataFrame], *, progress: bool = False
+) -> pd.DataFrame:
+    """The sample table of ``data``, normalised when ``data.normalize`` is set.
+
+    Indexed (and normalised) once per distinct data config: the studies of a
+    plan that read the same dataset the same way share one table.
+    """
+    from fakescope.data.prepare import index_config
 
     key = data.model_dump_json()
     if key not in cache:
         if data.root is None:
             raise ConfigError("no dataset given; pass --data BENCH")
-        cache[key] = index_dataset(
-            data.root, data.layout, family_map=data.family_map, split=data.split
-        )
+        cache[key] = index_config(data, progress=progress)
     return cache[key]
 
 
@@ -268,8 +245,9 @@ def execute_run(
 ) -> Report:
     """Load ``config`` with ``overrides`` and run its protocol (the report; nothing written)."""
     cfg = load_config(config, overrides)
+    cache = {} if tables is None else tables
     return run_experiment(
-        cfg, lambda: _load_table(cfg.data, {} if tables is None else tables), progress=progress
+        cfg, lambda: _load_table(cfg.data, cache, progress=progress), progress=progress
     )
 
 
@@ -292,9 +270,35 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _default_command(
+    plan_path: str | Path, data: Mapping[str, str], out: str | Path, only: Sequence[str] | None
+) -> str:
+    """The ``fakescope results run`` line equivalent to a :func:`run_plan` call."""
+    words = ["fakescope", "results", "run", str(plan_path)]
+    for key, path in data.items():
+        words += ["--data", path if key == DEFAULT_DATASET else f"{key}={path}"]
+    words += ["--out", str(out)] + (["--only", ",".join(only)] if only else [])
+    return shlex.join(words)
+
+
+def _run_identity(
+    recipe: str, study: Study, datasets: Mapping[str, tuple[Path, str]]
+) -> dict[str, Any]:
+    """What ``run.json`` says a run is: recipe, study, protocol, dataset keys and portable paths."""
+    return {
+        "data": datasets[study.data][1],
+        "dataset": study.data,
+        "test_data": datasets[study.test_data][1] if study.test_data else None,
+        "test_dataset": study.test_data,
+        "recipe": recipe,
+        "study": study.name,
+        "protocol": study.protocol,
+    }
+
+
 def run_plan(
     plan_path: str | Path,
-    data: str | Path,
+    data: str | Path | Mapping[str, str | Path] | None,
     out: str | Path,
     *,
     only: Sequence[str] | None = None,
@@ -302,51 +306,51 @@ def run_plan(
     command: str | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Run every recipe x protocol of the plan at ``plan_path`` on the benchmark ``data``.
+    """Run every recipe x study of the plan at ``plan_path``; returns the run folders.
 
-    Writes each run to ``out/<recipe>/<protocol>/`` (see the module docstring),
+    ``data``: the default dataset's folder (``--data PATH``), or ``{key: folder}``
+    with key ``"default"`` for that one and dataset names for the others
+    (``--data NAME=PATH``, see :func:`parse_data_options`); the plan's
+    ``datasets.<key>.path`` fills in the rest (:func:`resolve_datasets`).
+    Writes each run to ``out/<recipe>/<study>/`` (see the module docstring),
     skipping runs whose ``report.json`` exists. ``only``: recipe names to run.
     ``progress``: one line per run through ``echo`` (default ``print``) plus the
     protocol's own progress bars. ``command``: recorded in ``run.json`` with
     absolute paths made portable (default: the equivalent ``fakescope results
-    run`` line); ``data`` is recorded the same way. Returns the run
+    run`` line); dataset paths are recorded the same way. Returns the run
     folders in plan order; a failed run's folder has ``run.json`` with
-    ``status: failed`` and no ``report.json``. Unknown protocols or recipes and
-    a missing ``data`` folder raise before any run starts.
+    ``status: failed`` and no ``report.json``. Unknown protocols or recipes,
+    datasets without a path and missing dataset folders raise before any run
+    starts (nothing is written then).
     """
     plan = load_plan(plan_path)
-    runs = plan.runs(only)
-    for protocol in dict.fromkeys(p for _, p in runs):
+    runs = plan.study_runs(only)
+    for protocol in dict.fromkeys(s.protocol for _, s in runs):
         PROTOCOLS.get(protocol)  # an unknown protocol fails before hours of training
-    data_dir = Path(data).expanduser().resolve()
-    if not data_dir.exists():
-        raise DataError(
-            f"benchmark {data_dir} does not exist; build it with "
-            "'fakescope bench build SOURCE --preset mini --out DIR' or fix --data"
-        )
+    given = _as_mapping(data)
+    datasets = resolve_datasets(plan, given, plan.dataset_keys(only))
     out_dir = Path(out).expanduser().resolve()
     if command is None:
-        command = f"fakescope results run {plan_path} --data {data} --out {out}"
-        command += f" --only {','.join(only)}" if only else ""
+        command = _default_command(plan_path, given, out, only)
     say = (echo or print) if progress else (lambda _: None)
     command = portable_command(command)
     atomic_write_text(out_dir / PLAN_FILE, plan.model_dump_json(indent=2) + "\n")
     machine = machine_info()
     tables: dict[str, pd.DataFrame] = {}
     done: list[Path] = []
-    for i, (recipe, protocol) in enumerate(runs, 1):
-        run_dir = out_dir / recipe / protocol
+    for i, (recipe, study) in enumerate(runs, 1):
+        run_dir = out_dir / recipe / study.name
         done.append(run_dir)
-        tag = f"[{i}/{len(runs)}] {recipe} x {protocol}"
+        tag = f"[{i}/{len(runs)}] {recipe} x {study.name}"
         if (run_dir / REPORT_FILE).is_file():
             say(f"{tag}: finished earlier, skipped")
             continue
-        overrides = run_overrides(plan, recipe, protocol, data_dir, run_dir)
+        test_dir = datasets[study.test_data][0] if study.test_data else None
+        folder = datasets[study.data][0]
+        overrides = run_overrides(plan, recipe, study, folder, run_dir, test_data=test_dir)
         info: dict[str, Any] = {
             "command": command,
-            "data": portable_path(data),
-            "recipe": recipe,
-            "protocol": protocol,
+            **_run_identity(recipe, study, datasets),
             "config": plan.recipes[recipe].config,
             "overrides": overrides,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,17 +1,23 @@
 """``docs/results.md`` from the run folders of :func:`fakescope.eval.results.run_plan`.
 
 Every number is read from a ``report.json`` (metrics) or a ``run.json``
-(seconds, command, machine); none is typed by hand. The page has
+(seconds, command, machine, dataset paths); none is typed by hand. The page has
 
-* a header of reproducible facts: the commands (page and runs) and the data
-  path with absolute paths made portable (relative to the repository, else
-  ``.../NAME``; see :func:`~fakescope.eval.results.portable_path`), benchmark,
-  run dates, fakescope/torch/timm/Python versions, CPU count and GPU model -
-  never a host name, kernel string or temp path;
-* per protocol: a summary (recipe, status, seconds, mean over unseen
-  generators) and recipe x test-generator tables of ROC-AUC, AP and accuracy
-  at the validation threshold (clean images), plus a robustness table when
-  the reports have degradation tiers;
+* a header of reproducible facts (:func:`~fakescope.eval.results_sections.header_lines`):
+  the commands (page and runs) and the dataset paths made portable (relative
+  to the repository, else ``.../NAME``; see
+  :func:`~fakescope.eval.results.portable_path`), benchmark, run dates,
+  fakescope/torch/timm/Python versions, CPU count and GPU model - never a
+  host name, kernel string or temp path;
+* per study (run folder ``<recipe>/<study>``): a heading with the study's
+  title, protocol, dataset path and note
+  (:func:`~fakescope.eval.results_sections.study_heading`); a summary
+  (recipe, status, seconds, mean over unseen generators; the best mean unseen
+  ROC-AUC in bold and, when the plan names a ``highlight`` recipe, a line
+  comparing it with the best of the others); the test data's audit verdicts
+  when the reports carry ``meta["audit"]``; recipe x test-generator tables of
+  ROC-AUC, AP and accuracy at the validation threshold (clean images), plus a
+  robustness table when the reports have degradation tiers;
 * an attribution section for reports with an ``attribution`` section: end-to-end,
   balanced and binary accuracy, per-level accuracies of a hierarchy, and a
   row-normalised confusion matrix per model;
@@ -56,11 +62,20 @@ from fakescope.eval.results import (
     REPORT_FILE,
     RUN_FILE,
     RUNNING,
-    ResultsPlan,
-    machine_info,
-    portable_command,
-    portable_path,
 )
+from fakescope.eval.results_plan import ResultsPlan
+from fakescope.eval.results_sections import (
+    MISSING,
+    StudyView,
+    audit_lines,
+    bold_best,
+    header_lines,
+    highlight_lines,
+    study_heading,
+    study_view,
+)
+from fakescope.eval.results_sections import md_table as _table
+from fakescope.eval.results_sections import number as _num
 from fakescope.fileio import atomic_write_text
 
 #: Metrics shown as recipe x test-generator tables, with their headings.
@@ -69,21 +84,25 @@ PAGE_METRICS: tuple[tuple[str, str], ...] = (
     (AP, "AP"),
     (ACC_AT_VAL, "accuracy at the validation threshold"),
 )
-MISSING = "missing"
 SEEN_MARK = "*"
 MEAN_UNSEEN = "mean unseen"
 
 
 @dataclass
 class RunRecord:
-    """One run folder: its ``run.json`` (``info``, {} when absent) and parsed ``report.json``."""
+    """One run folder ``<recipe>/<study>``: its ``run.json`` (``info``, {} when absent) and report."""
 
     recipe: str
-    protocol: str
+    study: str
     directory: Path
     info: dict[str, Any] = field(default_factory=dict)
     report: Report | None = None
     problem: str = ""
+
+    @property
+    def protocol(self) -> str:
+        """The protocol the run used (from ``run.json``; else the study name, as for plain ones)."""
+        return str(self.info.get("protocol") or self.study)
 
     @property
     def status(self) -> str:
@@ -108,9 +127,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
-def read_run(directory: Path, recipe: str, protocol: str) -> RunRecord:
+def read_run(directory: Path, recipe: str, study: str) -> RunRecord:
     """The :class:`RunRecord` of ``directory`` (an unreadable report counts as failed)."""
-    record = RunRecord(recipe, protocol, directory, info=_read_json(directory / RUN_FILE))
+    record = RunRecord(recipe, study, directory, info=_read_json(directory / RUN_FILE))
     path = directory / REPORT_FILE
     if path.is_file():
         try:
@@ -123,7 +142,7 @@ def read_run(directory: Path, recipe: str, protocol: str) -> RunRecord:
 def collect_runs(out: Path, plan: ResultsPlan | None) -> list[RunRecord]:
     """The plan's runs in plan order (missing ones too); without a plan, every run folder found."""
     if plan is not None:
-        return [read_run(out / r / p, r, p) for r, p in plan.runs()]
+        return [read_run(out / r / s, r, s) for r, s in plan.runs()]
     found = sorted(
         {d.parent for name in (REPORT_FILE, RUN_FILE) for d in Path(out).glob(f"*/*/{name}")}
     )
@@ -131,25 +150,10 @@ def collect_runs(out: Path, plan: ResultsPlan | None) -> list[RunRecord]:
 
 
 # ------------------------------------------------------------- formatting
-def _num(value: Any) -> str:
-    if value is None:
-        return "-"
-    x = float(value)
-    return "-" if math.isnan(x) else f"{x:.3f}"
-
-
 def _cell(value: Any, seen: bool) -> str:
     """A metric cell, marked with :data:`SEEN_MARK` for a generator seen in training."""
     text = _num(value)
     return text + SEEN_MARK if seen and text != "-" else text
-
-
-def _row(cells: Iterable[str]) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -208,29 +212,49 @@ def _seconds(record: RunRecord) -> str:
     return "-" if value is None else f"{float(value):.1f}"
 
 
-def protocol_section(protocol: str, records: Sequence[RunRecord]) -> list[str]:
-    """Markdown of one protocol: summary, metric tables, robustness (finished runs only)."""
-    lines = [f"## Protocol `{protocol}`", ""]
-    rows, tests = _rows(records)
-    summary = []
+def _summary(
+    records: Sequence[RunRecord], rows: Sequence[_Row], tests: Sequence[str]
+) -> tuple[list[list[str]], dict[str, float]]:
+    """Summary rows of a study and each recipe's mean unseen ROC-AUC (NaN when it has none)."""
+    body, unseen_auc = [], {}
     for rec in records:
         own = [r for r in rows if r.record is rec]
-        summary.append(
+        unseen_auc[rec.recipe] = _mean(r.unseen_mean(AUC, tests) for r in own)
+        body.append(
             [
                 rec.recipe,
                 rec.status,
                 _seconds(rec),
                 str(len(own)) if own else "-",
-                *(_num(_mean(r.unseen_mean(m, tests) for r in own)) for m in (AUC, AP)),
+                "",  # mean unseen ROC-AUC, filled in below (the best in bold)
+                _num(_mean(r.unseen_mean(AP, tests) for r in own)),
                 _num(_mean(r.values[AUC].get(OVERALL, math.nan) for r in own)),
             ]
         )
+    for line, cell in zip(body, bold_best([unseen_auc[r.recipe] for r in records]), strict=True):
+        line[4] = cell
+    return body, unseen_auc
+
+
+def study_section(
+    view: StudyView, records: Sequence[RunRecord], *, highlight: str | None = None
+) -> list[str]:
+    """Markdown of one study: heading, summary, audit, metric tables, robustness.
+
+    ``highlight``: the recipe the "best: ..." line compares with the best of
+    the others (no line when None or absent from this study).
+    """
+    lines = study_heading(view)
+    rows, tests = _rows(records)
+    summary, unseen_auc = _summary(records, rows, tests)
     header = ["recipe", "status", "seconds", "train sources"]
     header += [f"{MEAN_UNSEEN} ROC-AUC", f"{MEAN_UNSEEN} AP", "ROC-AUC (all)"]
     lines += ["### Summary", "", *_table(header, summary), ""]
+    lines += highlight_lines(unseen_auc, highlight)
     lines += ["Summary values are means over the recipe's train sources.", ""]
+    lines += audit_lines([r.report.meta.get("audit") for r in records if r.report is not None])
     if not rows:
-        return [*lines, "No finished runs for this protocol.", ""]
+        return [*lines, "No finished runs for this study.", ""]
     for metric, title in PAGE_METRICS:
         body = []
         for r in rows:
@@ -292,7 +316,7 @@ def attribution_section(records: Sequence[RunRecord]) -> list[str]:
     body = []
     for rec, attr in models:
         e2e = attr.get(END_TO_END)
-        row = [rec.recipe, rec.protocol]
+        row = [rec.recipe, rec.study]
         if e2e is None:
             row += ["-"] * 5
         else:
@@ -302,7 +326,14 @@ def attribution_section(records: Sequence[RunRecord]) -> list[str]:
             result = attr.get(level)
             row.append(_num(result.accuracy) if result is not None else "-")
         body.append(row)
-    header = ["model", "protocol", "accuracy", "balanced accuracy", "binary accuracy", "classes"]
+    header = [
+        "model",
+        _study_column(records),
+        "accuracy",
+        "balanced accuracy",
+        "binary accuracy",
+        "classes",
+    ]
     header += ["n", *(f"{level} accuracy" for level in levels)]
     lines = ["## Attribution (which generator made it)", "", *_table(header, body), ""]
     lines += [
@@ -319,72 +350,16 @@ def attribution_section(records: Sequence[RunRecord]) -> list[str]:
         if e2e is None:
             continue
         conf = e2e.confusion()
-        lines += [f"### Confusion: {rec.recipe} ({rec.protocol}), rows = true, row-normalised", ""]
+        lines += [f"### Confusion: {rec.recipe} ({rec.study}), rows = true, row-normalised", ""]
         rows = [[str(name), *(_num(v) for v in row.to_numpy())] for name, row in conf.iterrows()]
         lines += [*_table(["true \\ predicted", *map(str, conf.columns)], rows), ""]
     return lines
 
 
 # ------------------------------------------------------------------ page
-def _distinct(values: Iterable[Any]) -> list[str]:
-    return list(dict.fromkeys(str(v) for v in values if v))
-
-
-def _versions_text(machine: dict[str, Any], fakescope_version: Any) -> str:
-    parts = [("fakescope", fakescope_version)]
-    parts += [(k, machine.get(k)) for k in ("torch", "timm")] + [("Python", machine.get("python"))]
-    return ", ".join(f"{name} {value}" for name, value in parts if value)
-
-
-def _hardware_text(machine: dict[str, Any]) -> str:
-    gpu = f"GPU {machine['cuda']}" if machine.get("cuda") else "no GPU"
-    return f"{machine.get('cpus')} CPUs, {gpu}"
-
-
-def header_lines(plan: ResultsPlan | None, records: Sequence[RunRecord], command: str) -> list[str]:
-    """Title, commands, benchmark, data path, dates, versions, hardware and run counts.
-
-    Only reproducible facts (see the module docstring); the page is the same
-    whenever it is rewritten from the same run folders with the same command.
-    """
-    title = plan.title if plan is not None else "fakescope results"
-    infos = [r.info for r in records if r.info]
-    lines = [
-        f"# {title}",
-        "",
-        "<!-- generated by fakescope; do not edit: every number comes from a report.json -->",
-        "",
-        f"- **Page written by**: `{portable_command(command)}`",
-    ]
-    commands = _distinct(portable_command(str(i["command"])) for i in infos if i.get("command"))
-    lines += [f"- **Runs made by**: `{c}`" for c in commands]
-    if plan is not None and plan.benchmark_note:
-        lines.append(f"- **Benchmark**: {plan.benchmark_note}")
-    data = [i.get("data") or (i.get("overrides") or {}).get("data.root") for i in infos]
-    lines += [f"- **Data**: `{d}`" for d in _distinct(portable_path(d) for d in data if d)]
-    started = sorted(_distinct(i.get("started") for i in infos))
-    if started:
-        lines.append(f"- **Runs started**: {started[0]} to {started[-1]}")
-    envs = [(i.get("machine") or {}, i.get("fakescope_version")) for i in infos]
-    versions = _distinct(_versions_text(m, v) for m, v in envs if m or v)
-    hardware = _distinct(_hardware_text(m) for m, _ in envs if m)
-    if not versions and not hardware:
-        import fakescope
-
-        here = _versions_text(machine_info(), fakescope.__version__)
-        lines.append(f"- **Versions** (of the page writer; no run recorded them): {here}")
-    lines += [f"- **Versions**: {v}" for v in versions]
-    lines += [f"- **Hardware**: {h}" for h in hardware]
-    if plan is not None:
-        extra = f"; source {plan.source}" if plan.source else ""
-        extra += f"; holdout {plan.holdout}" if plan.holdout else ""
-        lines.append(f"- **Protocols**: {', '.join(plan.protocols)}{extra}")
-    counts = {s: sum(r.status == s for r in records) for s in (OK, FAILED, RUNNING, MISSING)}
-    lines.append(
-        f"- **Runs**: {len(records)} planned/found: {counts[OK]} finished, {counts[FAILED]} "
-        f"failed, {counts[RUNNING]} unfinished, {counts[MISSING]} missing"
-    )
-    return [*lines, ""]
+def _study_column(records: Sequence[RunRecord]) -> str:
+    """Heading of the run-folder column: "protocol" when every study is a bare protocol."""
+    return "protocol" if all(r.study == r.protocol for r in records) else "study"
 
 
 def missing_section(records: Sequence[RunRecord]) -> list[str]:
@@ -397,17 +372,21 @@ def missing_section(records: Sequence[RunRecord]) -> list[str]:
         why = {MISSING: "never run", RUNNING: "started but not finished (interrupted?)"}
         text = why.get(r.status, r.error)
         if r.status == FAILED and (r.directory / ERROR_FILE).is_file():
-            text += f" (traceback: {r.recipe}/{r.protocol}/{ERROR_FILE})"
-        rows.append([r.recipe, r.protocol, r.status, text])
-    return ["## Missing runs", "", *_table(["recipe", "protocol", "status", "reason"], rows), ""]
+            text += f" (traceback: {r.recipe}/{r.study}/{ERROR_FILE})"
+        rows.append([r.recipe, r.study, r.status, text])
+    header = ["recipe", _study_column(records), "status", "reason"]
+    return ["## Missing runs", "", *_table(header, rows), ""]
 
 
 def render_page(records: Sequence[RunRecord], *, plan: ResultsPlan | None, command: str) -> str:
-    """The whole Markdown page (see the module docstring)."""
-    lines = header_lines(plan, records, command)
-    protocols = list(dict.fromkeys(r.protocol for r in records))
-    for protocol in protocols:
-        lines += protocol_section(protocol, [r for r in records if r.protocol == protocol])
+    """The whole Markdown page (see the module docstring); studies in first-run order."""
+    infos = [r.info for r in records if r.info]
+    lines = header_lines(plan, infos, [r.status for r in records], command)
+    highlight = plan.highlight if plan is not None else None
+    for name in dict.fromkeys(r.study for r in records):
+        mine = [r for r in records if r.study == name]
+        view = study_view(name, plan, [r.info for r in mine if r.info])
+        lines += study_section(view, mine, highlight=highlight)
     lines += attribution_section(records)
     lines += missing_section(records)
     return "\n".join(lines).rstrip() + "\n"
