@@ -185,3 +185,20 @@ def test_section_helpers() -> None:
     assert highlight_lines({"a": 0.9}, "g") == [] and highlight_lines({"a": 0.9}, None) == []
     lines = audit_lines([{"x": "pass"}, {"x": "FLAGGED: size"}, None, "junk"])
     assert "| x | pass / FLAGGED: size |" in lines and audit_lines([None, {}]) == []
+
+
+def test_studies_line_lists_recipe_level_studies_too(tmp_path: Path) -> None:
+    own = {"name": "indist", "protocol": "single-source", "data": "realgen"}
+    plan = parse_plan(
+        {
+            "title": "t",
+            "datasets": {"realgen": {}},
+            "protocols": ["leave-one-family-out"],
+            "recipes": {
+                "alpha": {"config": "a.yaml"},
+                "defaults": {"config": "d.yaml", "protocols": [own]},
+            },
+        }
+    )
+    text = render_page(collect_runs(tmp_path, plan), plan=plan, command="c")
+    assert "- **Studies**: leave-one-family-out, indist (single-source on realgen)" in text

@@ -351,7 +351,7 @@ def run_plan(
         info: dict[str, Any] = {
             "command": command,
             **_run_identity(recipe, study, datasets),
-            "config": plan.recipes[recipe].config,
+            "config": portable_path(plan.recipes[recipe].config),
             "overrides": overrides,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": None,

@@ -260,10 +260,12 @@ def _data_lines(plan: ResultsPlan | None, infos: Sequence[Mapping[str, Any]]) ->
 def _studies_line(plan: ResultsPlan) -> str:
     extra = f"; source {plan.source}" if plan.source else ""
     extra += f"; holdout {plan.holdout}" if plan.holdout else ""
-    if all(s.is_plain for s in plan.protocols):
-        return f"- **Protocols**: {', '.join(s.name for s in plan.protocols)}{extra}"
+    # every study some recipe runs, plan order (recipe-level studies included)
+    studies = list({s.name: s for _, s in plan.study_runs()}.values())
+    if all(s.is_plain for s in studies):
+        return f"- **Protocols**: {', '.join(s.name for s in studies)}{extra}"
     labels = []
-    for s in plan.protocols:
+    for s in studies:
         where = s.data + (f" -> {s.test_data}" if s.test_data else "")
         labels.append(s.name if s.is_plain else f"{s.name} ({s.protocol} on {where})")
     return f"- **Studies**: {', '.join(labels)}{extra}"
