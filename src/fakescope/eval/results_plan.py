@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from fakescope.config import Strict
 from fakescope.errors import ConfigError
@@ -228,18 +228,13 @@ class ResultsPlan(Strict):
             raw["recipes"] = recipes
         return raw
 
-    @field_validator("recipes")
+    @field_validator("recipes", "datasets")
     @classmethod
-    def _folder_names(cls, value: dict[str, RecipeRun]) -> dict[str, RecipeRun]:
+    def _key_names(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Recipe and dataset keys name folders and flags: letters, digits, '.', '_', '-'."""
+        kind = "recipe" if info.field_name == "recipes" else "dataset"
         for name in value:
-            _check_name("recipe", name)
-        return value
-
-    @field_validator("datasets")
-    @classmethod
-    def _dataset_names(cls, value: dict[str, DatasetSpec]) -> dict[str, DatasetSpec]:
-        for name in value:
-            _check_name("dataset", name)
+            _check_name(kind, name)
         return value
 
     @model_validator(mode="after")
