@@ -195,3 +195,20 @@ def test_fit_keeps_the_backbone_frozen(data: dict[str, pd.DataFrame], tmp_path: 
         assert torch.equal(after[k], v), f"frozen backbone tensor {k} changed during fit"
     changed = [k for k, v in net.head.state_dict().items() if not torch.equal(v, head_before[k])]
     assert changed, "the trainable head did not change: the fit did nothing"
+
+
+def test_branch_input_npr_ignores_what_pixels_sees() -> None:
+    """The NPR branch sees only x - up(down(x)): two nearest-up-sampled images with different
+    content give the same features (their residual is 0); the pixel branch tells them apart."""
+    from fakescope.models.general_net import NPRBranch
+
+    torch.manual_seed(0)
+    small = torch.rand(2, 3, 8, 8)
+    x = torch.nn.functional.interpolate(small, scale_factor=2, mode="nearest")  # [2, 3, 16, 16]
+    npr = NPRBranch(4, 8, residual=True).eval()
+    pixels = NPRBranch(4, 8, residual=False).eval()
+    with torch.no_grad():
+        a, b = npr(x)
+        c, d = pixels(x)
+    assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(c, d, atol=1e-3)

@@ -54,7 +54,8 @@ class GeneralParams(DetectorParams):
       last feature map (default off); ``pool``:
       "meanstd" (channel mean and std over space) or "mean".
     * ``tap_dim``: width of each block projection and of the NPR branch output;
-      ``npr_channels``: width of the NPR CNN (0 = no NPR branch); ``hidden``,
+      ``npr_channels``: width of the NPR CNN (0 = no NPR branch); ``branch_input``:
+      what that CNN sees, "npr" (the residual) or "pixels" (the image); ``hidden``,
       ``dropout``: the 2-layer head.
     * ``img_size`` / ``resize``: the model input (default: a ``img_size`` px crop at
       native resolution; smaller images are padded).
@@ -70,6 +71,7 @@ class GeneralParams(DetectorParams):
     pool: Pool = "meanstd"
     tap_dim: int = Field(default=128, ge=1)
     npr_channels: int = Field(default=16, ge=0)
+    branch_input: Literal["npr", "pixels"] = "npr"
     hidden: int = Field(default=128, ge=1)
     dropout: float = Field(default=0.2, ge=0, lt=1)
     img_size: int = Field(default=224, ge=8)
@@ -116,6 +118,7 @@ class GeneralDetector(Detector):
             num_classes,
             tap_dim=p.tap_dim,
             npr_channels=p.npr_channels,
+            branch_input=p.branch_input,
             hidden=p.hidden,
             dropout=p.dropout,
         )

@@ -37,11 +37,16 @@ class StableBatchNorm1d(nn.BatchNorm1d):
 
 
 class NPRBranch(nn.Module):
-    """Small CNN on the NPR residual: [B, 3, H, W] -> [B, out_dim] (trainable)."""
+    """Small CNN on the NPR residual: [B, 3, H, W] -> [B, out_dim] (trainable).
 
-    def __init__(self, channels: int, out_dim: int) -> None:
+    ``residual=False`` feeds it the (normalised) pixels instead: a from-scratch
+    low-level texture branch without NPR's up-sampling prior.
+    """
+
+    def __init__(self, channels: int, out_dim: int, *, residual: bool = True) -> None:
         super().__init__()
         c = channels
+        self.residual = residual
 
         def block(cin: int, cout: int, stride: int) -> list[nn.Module]:
             return [
@@ -54,7 +59,8 @@ class NPRBranch(nn.Module):
         self.proj = nn.Sequential(nn.Linear(4 * c, out_dim), nn.GELU())
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.proj(pool_map(self.body(npr_residual(x)), "meanstd"))
+        inp = npr_residual(x) if self.residual else x
+        return self.proj(pool_map(self.body(inp), "meanstd"))
 
 
 class GeneralNet(nn.Module):
@@ -71,6 +77,7 @@ class GeneralNet(nn.Module):
         *,
         tap_dim: int = 128,
         npr_channels: int = 16,
+        branch_input: str = "npr",
         hidden: int = 128,
         dropout: float = 0.2,
     ) -> None:
@@ -82,7 +89,11 @@ class GeneralNet(nn.Module):
             for w in taps.widths
         )
         self.block_logits = nn.Parameter(torch.zeros(len(taps.widths)))
-        self.npr = NPRBranch(npr_channels, tap_dim) if npr_channels > 0 else None
+        self.npr = (
+            NPRBranch(npr_channels, tap_dim, residual=branch_input == "npr")
+            if npr_channels > 0
+            else None
+        )
         self.embedding_dim = tap_dim * (2 if self.npr is not None else 1)
         self.head = nn.Sequential(
             nn.Linear(self.embedding_dim, hidden),
