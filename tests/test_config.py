@@ -68,15 +68,27 @@ def test_override_creates_missing_sections() -> None:
 
 def test_eval_protocol_options() -> None:
     cfg = load_config(None)
-    assert cfg.eval.protocol_options() == {"source": None, "holdout": None, "group": None}
+    assert cfg.eval.protocol_options() == {
+        "source": None,
+        "holdout": None,
+        "group": None,
+        "unseen_rows": "all",
+    }
     cfg = load_config(None, parse_set(["eval.protocol=single-source", "eval.source=dcgan"]))
     assert (cfg.eval.protocol, cfg.eval.source, cfg.eval.holdout) == (
         "single-source",
         "dcgan",
         None,
     )
-    cfg = load_config(None, {"eval.holdout": "gan"})
-    assert cfg.eval.protocol_options() == {"source": None, "holdout": "gan", "group": None}
+    cfg = load_config(None, {"eval.holdout": "gan", "eval.unseen_rows": "test"})
+    assert cfg.eval.protocol_options() == {
+        "source": None,
+        "holdout": "gan",
+        "group": None,
+        "unseen_rows": "test",
+    }
+    with pytest.raises(ConfigError, match="unseen_rows"):
+        load_config(None, {"eval.unseen_rows": "some"})
 
 
 def test_override_through_a_scalar_is_an_error() -> None:

@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -92,7 +92,10 @@ class EvalConfig(Strict):
     out, or the ``group`` value ``leave-one-out`` holds out (None = each in
     turn); ``group``: the column ``leave-one-out`` groups by (generator,
     family, source, ...); ``test_data``: the other dataset ``cross-dataset``
-    tests on. Other protocols ignore them.
+    tests on; ``unseen_rows``: what ``leave-one-out`` / ``leave-one-family-out``
+    test a held-out group on - "all" its rows (default: it was never trained on,
+    so its train and val rows are fair test images too) or its "test" split only.
+    Other protocols ignore them.
     """
 
     protocol: str = "all"
@@ -100,11 +103,17 @@ class EvalConfig(Strict):
     holdout: str | None = None
     group: str | None = None
     test_data: Path | None = None
+    unseen_rows: Literal["all", "test"] = "all"
     robustness: RobustnessConfig = RobustnessConfig()
 
     def protocol_options(self) -> dict[str, str | None]:
-        """The ``options`` passed to the protocol: ``{"source", "holdout", "group"}``."""
-        return {"source": self.source, "holdout": self.holdout, "group": self.group}
+        """The ``options`` passed to the protocol: source, holdout, group and unseen_rows."""
+        return {
+            "source": self.source,
+            "holdout": self.holdout,
+            "group": self.group,
+            "unseen_rows": self.unseen_rows,
+        }
 
 
 class ContinualConfig(Strict):

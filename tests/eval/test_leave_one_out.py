@@ -10,7 +10,7 @@ from fakescope.data.schema import GENERATOR, LABEL
 from fakescope.errors import DataError
 from fakescope.eval import PROTOCOLS, run_protocol
 from fakescope.eval.leave_one_out import TEST_TABLE, unseen_scores
-from fakescope.eval.metrics import AUC, FAKE_ACCURACY, OVERALL
+from fakescope.eval.metrics import AUC, FAKE_ACCURACY, OVERALL, TRAIN
 from tests.eval.eval_toys import ToyDetector, factory, red_table
 from tests.eval.test_generalisation import three_generators, trained_on
 
@@ -60,6 +60,31 @@ def test_group_by_any_column_and_single_holdout(tmp_path: Path) -> None:
     )
     assert report.sources == ["without lab"]
     assert set(trained_on(made)[0][GENERATOR]) == {"a", "b"}
+
+
+def _counts(report: object, train: str, generator: str) -> int:
+    """Images behind one (train source, test generator) cell of a report."""
+    frame = report.to_frame()  # type: ignore[attr-defined]
+    cell = frame[(frame[TRAIN] == train) & (frame[GENERATOR] == generator)].iloc[0]
+    return int(cell["n_real"] + cell["n_fake"])
+
+
+@pytest.mark.parametrize("protocol", ["leave-one-out", "leave-one-family-out"])
+def test_held_out_group_is_tested_on_all_its_rows(tmp_path: Path, protocol: str) -> None:
+    # three_generators: per generator 3 train + 2 val + 2 test images per class
+    table = three_generators(tmp_path)
+    holdout = "d" if protocol == "leave-one-out" else "diffusion"
+    everything = run_protocol(protocol, table, factory(), options={"holdout": holdout})
+    name = f"without {holdout}"
+    assert everything.meta["unseen_rows"] == "all"
+    assert _counts(everything, name, "d") == 2 * (3 + 2 + 2)  # never trained on: every row
+    assert _counts(everything, name, "a") == 2 * 2  # seen: its test split only
+    only_test = run_protocol(
+        protocol, table, factory(), options={"holdout": holdout, "unseen_rows": "test"}
+    )
+    assert _counts(only_test, name, "d") == 2 * 2
+    with pytest.raises(DataError, match="unseen_rows"):
+        run_protocol(protocol, table, factory(), options={"unseen_rows": "train"})
 
 
 def test_leave_one_out_errors(tmp_path: Path) -> None:

@@ -9,7 +9,11 @@
   stay). The train source is ``"without <g>"``; ``meta["held_out"]`` maps it
   to the generators of ``g`` - the unseen ones - and ``meta["seen"]`` to the
   generators it was trained on. :func:`unseen_scores` averages a metric over
-  the held-out generators of every run (the "mean unseen AUC").
+  the held-out generators of every run (the "mean unseen AUC"). The held-out
+  group is tested on ALL its rows - train and val rows too, which that run
+  never sees - unless ``eval.unseen_rows`` is ``"test"`` (``meta["unseen_rows"]``
+  says which): on a 70/10/20 split that is 5x the images behind each unseen
+  figure. Seen generators are scored on the test split only.
 * ``cross-dataset``: train once on the train split of ``data.root`` (threshold
   from its val split) and test on EVERY row of another dataset,
   ``eval.test_data`` (indexed with the same layout rules and
@@ -34,7 +38,13 @@ from fakescope.config import RobustnessConfig
 from fakescope.data.prepare import audit_verdicts
 from fakescope.data.schema import GENERATOR, LABEL, validate_table
 from fakescope.errors import DataError
-from fakescope.eval.generalisation import _option, _run_sources, without_group
+from fakescope.eval.generalisation import (
+    _option,
+    _run_sources,
+    group_rows,
+    unseen_rows_option,
+    without_group,
+)
 from fakescope.eval.metrics import AUC, CLEAN, TIER, TRAIN
 from fakescope.eval.protocols import (
     PROTOCOLS,
@@ -79,9 +89,10 @@ def protocol_leave_one_out(
     train, val, test = split_table(table)
     column = _option(options, "group") or GENERATOR
     if column not in train.columns:
-        extra = sorted(set(train.columns) - {"path", "label", "split"})
+        columns = sorted(set(train.columns) - {"path", "label", "split"})
         raise DataError(
-            f"eval.group {column!r} is not a column of this dataset; use one of: {', '.join(extra)}"
+            f"eval.group {column!r} is not a column of this dataset; use one of: "
+            f"{', '.join(columns)}"
         )
     groups = group_members(train, column)
     if len(groups) < 2:
@@ -96,8 +107,10 @@ def protocol_leave_one_out(
             f"unknown holdout {holdout!r} for eval.group={column}; the train split has: "
             f"{', '.join(groups)}"
         )
+    rows = unseen_rows_option(options)
     all_members = group_members(pd.concat([train, val, test], ignore_index=True), column)
     runs, held_out, seen = [], {}, {}
+    extra: dict[str, pd.DataFrame] = {}
     for value in [holdout] if holdout is not None else list(groups):
         name = WITHOUT.format(value)
         members = frozenset(all_members.get(value, groups[value]))
@@ -105,10 +118,19 @@ def protocol_leave_one_out(
         runs.append((name, tr, without_group(val, column, value, members)))
         held_out[name] = sorted(members)
         seen[name] = fake_generators(tr)
+        if rows == "all":
+            extra[name] = group_rows([train, val], column, value, members)
     reports, meta = _run_sources(
-        factory, runs, test, workdir=workdir, robustness=robustness, progress=progress
+        factory,
+        runs,
+        test,
+        workdir=workdir,
+        robustness=robustness,
+        progress=progress,
+        extra_test=extra,
     )
     meta.update({"group": column, "holdout": holdout, "held_out": held_out, "seen": seen})
+    meta["unseen_rows"] = rows
     meta[AUDIT] = audit_verdicts(test)
     return Report.concat(reports, meta=meta)
 
