@@ -123,7 +123,8 @@ def test_results_run_studies_over_two_datasets(
     assert "## Study `loo`: Leave one generator out" in text
     assert "## Study `zoo-to-default`" in text and "tested on the default dataset" in text
     assert "- **Data `zoo`**: `.../zoo` - a second toy set" in text
-    assert text.count("best: ") == 2 and "vs the best other recipe)" in text
+    assert text.count("best: ") == 2
+    assert text.count("vs the best other recipe; 95% CI [") == 2  # paired bootstrap
     assert str(tmp_path) not in text
 
     page2 = tmp_path / "page2.md"

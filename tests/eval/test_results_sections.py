@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from fakescope.eval.report import SCORES_FILE
 from fakescope.eval.results_page import collect_runs, render_page
 from fakescope.eval.results_plan import PLAN_FILE, ResultsPlan, parse_plan, read_plan_copy
 from fakescope.eval.results_sections import (
@@ -14,6 +18,7 @@ from fakescope.eval.results_sections import (
     bold_best,
     highlight_lines,
 )
+from tests.eval.test_bootstrap import scores
 from tests.eval.test_results_page import report, save
 
 SHORTCUT = "shortcut (header AUC 0.94: container, size)"
@@ -154,6 +159,24 @@ def test_audit_table_best_in_bold_and_highlight_line(tmp_path: Path) -> None:
     no_highlight = study_plan(highlight=None)
     text2 = render_page(collect_runs(tmp_path, no_highlight), plan=no_highlight, command="c")
     assert "best:" not in text2 and "**0.850**" in text2
+
+
+def test_highlight_line_carries_a_paired_bootstrap_interval(tmp_path: Path) -> None:
+    build(tmp_path)
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    for recipe, signal in (("general", 2.0), ("beta", 0.2)):  # beta: the best other recipe
+        cells = {(f"without {g}", g): (y, y * signal + rng.normal(size=200)) for g in "xy"}
+        scores(cells).to_csv(tmp_path / recipe / "realgen-loo" / SCORES_FILE, index=False)
+    plan = study_plan()
+    loo = section(render_page(collect_runs(tmp_path, plan), plan=plan, command="c"), "## Study `r")
+    line = next(t for t in loo.splitlines() if t.startswith("best:"))
+    assert line.startswith("best: general (0.850); general: 0.850 (+0.100 vs the best other")
+    low, high = (float(v) for v in re.findall(r"CI \[([-+.\d]+), ([-+.\d]+)\]", line)[0])
+    assert 0 < low < high and line.endswith("paired bootstrap over 400 test images)")
+    (tmp_path / "beta" / "realgen-loo" / SCORES_FILE).unlink()  # no scores: no interval
+    loo = section(render_page(collect_runs(tmp_path, plan), plan=plan, command="c"), "## Study `r")
+    assert "(+0.100 vs the best other recipe)" in loo
 
 
 def test_page_from_saved_plan_or_folders_alone(tmp_path: Path) -> None:

@@ -63,6 +63,8 @@ from fakescope.fileio import atomic_write_text
 
 #: Columns of ``Report.scores`` (one row per test file and train source, clean tier).
 P_FAKE = "p_fake"
+#: The file :meth:`Report.write` keeps ``Report.scores`` in.
+SCORES_FILE = "scores.csv"
 ERROR = "error"
 SCORE_COLUMNS: tuple[str, ...] = (TRAIN, PATH, LABEL, GENERATOR, P_FAKE, ERROR)
 #: Metrics shown as train x test matrices when a report has several train sources.
@@ -293,7 +295,7 @@ class Report:
             files["html"] = atomic_write_text(out / "report.html", self.to_html())
         if self.scores is not None:
             csv = self.scores.to_csv(index=False)
-            files["scores"] = atomic_write_text(out / "scores.csv", csv)
+            files["scores"] = atomic_write_text(out / SCORES_FILE, csv)
         return files
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fakescope.errors import FakescopeError
 from fakescope.eval.attribution import ATTRIBUTION, END_TO_END, AttributionResult
@@ -54,7 +55,7 @@ from fakescope.eval.metrics import (
     TRAIN,
     VALUE,
 )
-from fakescope.eval.report import Report
+from fakescope.eval.report import P_FAKE, SCORES_FILE, Report
 from fakescope.eval.results import (
     ERROR_FILE,
     FAILED,
@@ -236,6 +237,39 @@ def _summary(
     return body, unseen_auc
 
 
+def _scores(record: RunRecord) -> pd.DataFrame | None:
+    """The run's ``scores.csv`` (per-image P(fake) of the clean tier), None when absent."""
+    path = record.directory / SCORES_FILE
+    if not path.is_file():
+        return None
+    return pd.read_csv(
+        path, dtype={GENERATOR: str}, keep_default_na=False, na_values={P_FAKE: [""]}
+    )
+
+
+def _highlight_interval(
+    records: Sequence[RunRecord], unseen_auc: dict[str, float], highlight: str | None
+) -> str:
+    """The paired-bootstrap interval of ``highlight`` minus the best other recipe by
+    ``unseen_auc`` ("" when a run, its scores or its held-out list is missing).
+
+    Read from both runs' ``scores.csv``; see :mod:`fakescope.eval.bootstrap`.
+    """
+    from fakescope.eval.bootstrap import paired_unseen_difference
+
+    others = {k: round(v, 3) for k, v in unseen_auc.items() if k != highlight and not math.isnan(v)}
+    done = {r.recipe: r for r in records if r.report is not None}
+    if not others or highlight not in done:
+        return ""
+    pair = [done[highlight], done[max(others, key=lambda k: others[k])]]
+    scores = [_scores(r) for r in pair]
+    held = [r.report.meta.get("held_out") if r.report is not None else None for r in pair]
+    if any(s is None for s in scores) or not all(isinstance(h, dict) for h in held):
+        return ""
+    found = paired_unseen_difference(scores[0], held[0], scores[1], held[1])  # type: ignore[arg-type]
+    return "" if found is None else found.text()
+
+
 def study_section(
     view: StudyView, records: Sequence[RunRecord], *, highlight: str | None = None
 ) -> list[str]:
@@ -250,7 +284,8 @@ def study_section(
     header = ["recipe", "status", "seconds", "train sources"]
     header += [f"{MEAN_UNSEEN} ROC-AUC", f"{MEAN_UNSEEN} AP", "ROC-AUC (all)"]
     lines += ["### Summary", "", *_table(header, summary), ""]
-    lines += highlight_lines(unseen_auc, highlight)
+    interval = _highlight_interval(records, unseen_auc, highlight)
+    lines += highlight_lines(unseen_auc, highlight, interval)
     lines += ["Summary values are means over the recipe's train sources.", ""]
     lines += audit_lines([r.report.meta.get("audit") for r in records if r.report is not None])
     if not rows:

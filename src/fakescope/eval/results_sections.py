@@ -203,11 +203,23 @@ def bold_best(values: Sequence[float]) -> list[str]:
     return [f"**{c}**" if c == top else c for c in cells]
 
 
-def highlight_lines(values: Mapping[str, float], highlight: str | None) -> list[str]:
+#: Under a highlight line with an interval: what the interval does and does not cover.
+INTERVAL_NOTE = (
+    "The interval resamples the test images of each unseen generator (both recipes on the "
+    "same resample, classes kept at their sizes) with the trained models held fixed: it shows "
+    "test-set noise, not the spread between training runs."
+)
+
+
+def highlight_lines(
+    values: Mapping[str, float], highlight: str | None, interval: str = ""
+) -> list[str]:
     """ "best: R (x); H: y (+d vs the best other recipe)" over ``values`` (recipe -> score).
 
     Empty unless ``highlight`` is one of the ``values``' recipes and some
     recipe has a score. Scores are compared as shown (3 decimals).
+    ``interval``: text on how sure the difference is (e.g. a bootstrap CI),
+    added inside the brackets.
     """
     if highlight is None or highlight not in values:
         return []
@@ -223,7 +235,10 @@ def highlight_lines(values: Mapping[str, float], highlight: str | None) -> list[
         text += f"{number(shown[highlight])} (no other recipe to compare)"
     else:
         gap = round(shown[highlight] - max(others), 3) + 0.0
-        text += f"{number(shown[highlight])} ({gap:+.3f} vs the best other recipe)"
+        sure = f"; {interval}" if interval else ""
+        text += f"{number(shown[highlight])} ({gap:+.3f} vs the best other recipe{sure})"
+        if interval:
+            return [text, "", INTERVAL_NOTE, ""]
     return [text, ""]
 
 
