@@ -118,3 +118,17 @@ def test_default_alpha_with_a_small_val_split_warns_and_keeps_calibration(
         app, ["train", "--data", str(dataset), "--out", str(out), *TINY, "--alpha", "1"]
     )
     assert res.exit_code == 2 and "--alpha" in res.stderr
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_no_progress_hides_the_bars_of_calibration_and_abstainer(
+    runner: CliRunner, dataset: Path, tmp_path: Path, progress: bool
+) -> None:
+    flags = [] if progress else ["--no-progress"]
+    res = runner.invoke(
+        app, ["train", "--data", str(dataset), "--out", str(tmp_path / "b"), *TINY, *flags]
+    )
+    assert res.exit_code == 0, res.output
+    assert ("calibrating" in res.output) is progress
+    assert ("ood: training features" in res.output) is progress
+    assert "saved bundle to" in res.output and "OOD abstainer" in res.output  # results stay

@@ -231,3 +231,24 @@ def test_bad_tier_fails_before_training(tmp_path: Path) -> None:
 def test_empty_test_table_is_a_data_error() -> None:
     with pytest.raises(DataError, match="nothing to evaluate"):
         evaluate_detector(fitted(), make_table([]))
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_run_experiment_without_progress_also_quiets_training_bars(
+    monkeypatch: pytest.MonkeyPatch, progress: bool
+) -> None:
+    from fakescope.config import load_config
+    from fakescope.eval import protocols
+
+    made: list[object] = []
+
+    def fake_run_protocol(name: str, table: pd.DataFrame, factory, **kwargs: object) -> None:  # type: ignore[no-untyped-def]
+        made.append(factory())
+
+    monkeypatch.setattr(protocols, "run_protocol", fake_run_protocol)
+    cfg = load_config(None, {"detector.name": "cnn", "eval.protocol": "all"})
+    protocols.run_experiment(cfg, lambda: pd.DataFrame(), progress=progress)
+    assert made[0].params.progress is progress  # type: ignore[attr-defined]
+    probe = load_config(None, {"detector.name": "probe", "eval.protocol": "all"})
+    protocols.run_experiment(probe, lambda: pd.DataFrame(), progress=progress)
+    assert "progress" not in type(made[1].params).model_fields  # type: ignore[attr-defined]

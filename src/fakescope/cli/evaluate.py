@@ -44,7 +44,7 @@ def _evaluate_bundle(model: Path, cfg: ExperimentConfig, progress: bool) -> Repo
         )
     tiers_from_config(cfg.eval.robustness)  # reject a bad tier before any work
     detector = load_bundle(model)
-    table = load_table(cfg.data, audit=True)
+    table = load_table(cfg.data, audit=True, progress=progress)
     test = table[table[SPLIT] == "test"]
     if test.empty:
         raise DataError(
@@ -93,7 +93,7 @@ def _run_protocol(cfg: ExperimentConfig, progress: bool) -> Report:
     """Train with ``cfg.detector`` as the protocol asks and evaluate (thresholds from val)."""
     from fakescope.eval.protocols import run_experiment
 
-    return run_experiment(cfg, lambda: load_table(cfg.data, audit=True), progress=progress)
+    return run_experiment(cfg, lambda: load_table(cfg.data, audit=True, progress=progress), progress=progress)
 
 
 def evaluate(

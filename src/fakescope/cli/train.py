@@ -10,6 +10,7 @@ import typer
 from fakescope.cli.common import (
     ConfigOpt,
     DeviceOpt,
+    ProgressOpt,
     SetOpt,
     build_config,
     cli_errors,
@@ -35,15 +36,16 @@ FamilyMapOpt = Annotated[
 ]
 
 
-def load_table(data: DataConfig, *, audit: bool = False) -> pd.DataFrame:
+def load_table(data: DataConfig, *, audit: bool = False, progress: bool = True) -> pd.DataFrame:
     """The sample table of ``data`` (indexed, normalised when ``data.normalize`` is set).
 
     ``audit``: also run the quick format audit and print its one-line warning
     when the file format alone separates real from fake (train / eval).
+    ``progress``: bars while indexing / normalising.
     """
     from fakescope.data.prepare import index_config, quick_audit_warning
 
-    table = index_config(data)
+    table = index_config(data, progress=progress)
     if audit:
         warning = quick_audit_warning(table)
         if warning:
@@ -96,6 +98,7 @@ def train(
             help="Fit the default OOD abstainer (unsure: out of distribution).",
         ),
     ] = True,
+    progress: ProgressOpt = True,
 ) -> None:
     """Train a detector on the train split (threshold chosen on val) and save it as a bundle.
 
@@ -127,7 +130,9 @@ def train(
 
         # Validate the detector name and params before the (possibly slow) indexing.
         det = DETECTORS.get(cfg.detector.name)(cfg.detector.params)
-        table = load_table(cfg.data, audit=True)
+        if not progress:
+            det = DETECTORS.get(cfg.detector.name)(det.params.quiet())
+        table = load_table(cfg.data, audit=True, progress=progress)
         train_rows = table[table[SPLIT] == "train"]
         val_rows = table[table[SPLIT] == "val"]
         if train_rows.empty:
@@ -143,12 +148,14 @@ def train(
         classes = ", ".join(det.check_fitted())
         out.print(f"saved bundle to {where} (classes: {classes}; threshold {det.threshold_:.4g})")
         if calibrate:
-            _add_calibration(det, val_rows, where, alpha)
+            _add_calibration(det, val_rows, where, alpha, progress=progress)
         if ood:
-            _add_abstainer(det, train_rows, val_rows, where)
+            _add_abstainer(det, train_rows, val_rows, where, progress=progress)
 
 
-def _add_calibration(det: Detector, val_rows: pd.DataFrame, where: Path, alpha: float) -> None:
+def _add_calibration(
+    det: Detector, val_rows: pd.DataFrame, where: Path, alpha: float, *, progress: bool
+) -> None:
     """Fit and store the calibrator; a problem is a warning (the bundle works without it)."""
     from rich.text import Text
 
@@ -156,7 +163,8 @@ def _add_calibration(det: Detector, val_rows: pd.DataFrame, where: Path, alpha: 
     from fakescope.serve.calibration import calibrate_detector
 
     try:
-        cal = calibrate_detector(det, val_rows, alpha=alpha, progress="calibrating")
+        label = "calibrating" if progress else None
+        cal = calibrate_detector(det, val_rows, alpha=alpha, progress=label)
     except DataError as exc:
         err.print(Text(f"warning: not calibrated: {exc}", style="yellow"))
         return
@@ -165,7 +173,7 @@ def _add_calibration(det: Detector, val_rows: pd.DataFrame, where: Path, alpha: 
 
 
 def _add_abstainer(
-    det: Detector, train_rows: pd.DataFrame, val_rows: pd.DataFrame, where: Path
+    det: Detector, train_rows: pd.DataFrame, val_rows: pd.DataFrame, where: Path, *, progress: bool
 ) -> None:
     """Fit and store the default OOD abstainer; a problem is a warning."""
     from rich.text import Text
@@ -177,7 +185,7 @@ def _add_abstainer(
         err.print(Text("warning: no OOD abstainer: the validation split is empty", style="yellow"))
         return
     try:
-        ab = Abstainer.fit(det, train_rows, val_rows)
+        ab = Abstainer.fit(det, train_rows, val_rows, progress=progress)
     except DataError as exc:
         err.print(Text(f"warning: no OOD abstainer: {exc}", style="yellow"))
         return

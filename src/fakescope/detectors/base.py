@@ -63,6 +63,13 @@ class DetectorParams(BaseModel):
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {value!r}")
         return value
 
+    def quiet(self) -> Self:
+        """A copy without training progress bars (``progress=False`` where the detector has
+        that setting; detectors without training bars are returned unchanged)."""
+        if "progress" not in type(self).model_fields:
+            return self
+        return self.model_copy(update={"progress": False})
+
 
 @dataclass
 class LevelPrediction:

@@ -118,6 +118,8 @@ def run_experiment(
     PROTOCOLS.get(cfg.eval.protocol)  # unknown protocol: a one-line error now
     cls = DETECTORS.get(cfg.detector.name)
     params = cls(cfg.detector.params).params  # validated once, up front
+    if not progress:
+        params = params.quiet()  # no training bars either
 
     def factory() -> Detector:
         return cls(params)

@@ -84,11 +84,14 @@ class Abstainer:
         train_table: pd.DataFrame,
         val_table: pd.DataFrame,
         scorer: str = DEFAULT_SCORER,
+        *,
+        progress: bool = True,
         **kwargs: Any,
     ) -> Abstainer:
         """A new abstainer for ``detector`` fit on ``train_table``, thresholded on ``val_table``.
 
-        ``kwargs``: :class:`Abstainer` settings (``scorer_params``, ``keep``, ``max_fit``, ``seed``).
+        ``progress``: bars while the features are extracted. ``kwargs``:
+        :class:`Abstainer` settings (``scorer_params``, ``keep``, ``max_fit``, ``seed``).
         """
         self = cls(scorer, **kwargs)
         if len(train_table) == 0 or len(val_table) == 0:
@@ -102,12 +105,13 @@ class Abstainer:
         y, _ = encode_targets(train, detector.params.target, list(classes))
         self.scorer_ = create_scorer(self.scorer, **self.scorer_params)
         inputs = self.input_scorers
+        bar = (lambda label: label) if progress else (lambda label: None)
         f_train = detector.features(
-            train[PATH].tolist(), progress="ood: training features", input_scorers=inputs
+            train[PATH].tolist(), progress=bar("ood: training features"), input_scorers=inputs
         )
         self.scorer_.fit(f_train, y)
         f_val = detector.features(
-            val_table[PATH].tolist(), progress="ood: validation features", input_scorers=inputs
+            val_table[PATH].tolist(), progress=bar("ood: validation features"), input_scorers=inputs
         )
         return self.calibrate(f_val)
 
