@@ -93,7 +93,9 @@ def _run_protocol(cfg: ExperimentConfig, progress: bool) -> Report:
     """Train with ``cfg.detector`` as the protocol asks and evaluate (thresholds from val)."""
     from fakescope.eval.protocols import run_experiment
 
-    return run_experiment(cfg, lambda: load_table(cfg.data, audit=True, progress=progress), progress=progress)
+    return run_experiment(
+        cfg, lambda: load_table(cfg.data, audit=True, progress=progress), progress=progress
+    )
 
 
 def evaluate(
