@@ -53,7 +53,7 @@ from fakescope.eval.protocols import (
 from fakescope.eval.report import Report
 from fakescope.eval.robustness import tiers_from_config
 
-#: Train-source name of the run that holds family ``f`` out.
+#: Train-source name of the run that holds group (generator, family, source...) ``g`` out.
 WITHOUT = "without {}"
 
 
@@ -232,6 +232,48 @@ def group_rows(
     return pd.concat(parts, ignore_index=True)
 
 
+def hold_out_each(
+    factory: DetectorFactory,
+    splits: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    column: str,
+    members: Mapping[str, frozenset[str]],
+    *,
+    rows: str,
+    workdir: Path | None,
+    robustness: RobustnessConfig | None,
+    progress: bool,
+) -> tuple[list[Report], dict[str, Any]]:
+    """One run per held-out group: train on ``splits`` (train, val, test) without it, test on all.
+
+    ``members[value]``: the fake generators of group ``value`` of ``column`` (their tagged
+    reals go with them). Run ``"without <value>"`` tests on the test split plus, when ``rows``
+    is "all", the group's train and val rows (never trained on). Returns the reports and the
+    merged meta with ``held_out`` / ``seen`` (train source -> generators) and ``unseen_rows``.
+    """
+    train, val, test = splits
+    runs, held_out, seen = [], {}, {}
+    extra: dict[str, pd.DataFrame] = {}
+    for value, generators in members.items():
+        name = WITHOUT.format(value)
+        tr = without_group(train, column, value, generators)
+        runs.append((name, tr, without_group(val, column, value, generators)))
+        held_out[name] = sorted(generators)
+        seen[name] = fake_generators(tr)
+        if rows == "all":
+            extra[name] = group_rows([train, val], column, value, generators)
+    reports, meta = _run_sources(
+        factory,
+        runs,
+        test,
+        workdir=workdir,
+        robustness=robustness,
+        progress=progress,
+        extra_test=extra,
+    )
+    meta.update({"held_out": held_out, "seen": seen, "unseen_rows": rows})
+    return reports, meta
+
+
 @PROTOCOLS.register("leave-one-family-out")
 def protocol_leave_one_family_out(
     table: pd.DataFrame,
@@ -257,28 +299,20 @@ def protocol_leave_one_family_out(
             f"unknown holdout family {holdout!r} (eval.holdout); the train split has: "
             f"{', '.join(families)}"
         )
-    rows = unseen_rows_option(options)
     mapping = generator_families(pd.concat([train, val, test], ignore_index=True))
-    runs, held_out, seen = [], {}, {}
-    extra: dict[str, pd.DataFrame] = {}
-    for family in [holdout] if holdout is not None else families:
-        name = WITHOUT.format(family)
-        members = frozenset(g for g, f in mapping.items() if f == family)
-        tr = without_family(train, family, members)
-        runs.append((name, tr, without_family(val, family, members)))
-        held_out[name] = sorted(members)
-        seen[name] = fake_generators(tr)
-        if rows == "all":
-            extra[name] = group_rows([train, val], FAMILY, family, members)
-    reports, meta = _run_sources(
+    members = {
+        family: frozenset(g for g, f in mapping.items() if f == family)
+        for family in ([holdout] if holdout is not None else families)
+    }
+    reports, meta = hold_out_each(
         factory,
-        runs,
-        test,
+        (train, val, test),
+        FAMILY,
+        members,
+        rows=unseen_rows_option(options),
         workdir=workdir,
         robustness=robustness,
         progress=progress,
-        extra_test=extra,
     )
-    meta.update({"holdout": holdout, "held_out": held_out, "seen": seen, "families": mapping})
-    meta["unseen_rows"] = rows
+    meta.update({"holdout": holdout, "families": mapping})
     return Report.concat(reports, meta=meta)

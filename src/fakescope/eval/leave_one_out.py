@@ -40,10 +40,8 @@ from fakescope.data.schema import GENERATOR, LABEL, validate_table
 from fakescope.errors import DataError
 from fakescope.eval.generalisation import (
     _option,
-    _run_sources,
-    group_rows,
+    hold_out_each,
     unseen_rows_option,
-    without_group,
 )
 from fakescope.eval.metrics import AUC, CLEAN, TIER, TRAIN
 from fakescope.eval.protocols import (
@@ -56,8 +54,6 @@ from fakescope.eval.protocols import (
 from fakescope.eval.report import Report
 from fakescope.eval.robustness import tiers_from_config
 
-#: Train-source name of the run that holds group value ``g`` out.
-WITHOUT = "without {}"
 #: ``meta`` key of the test data's quick format audit: ``{generator: verdict}``
 #: (:func:`fakescope.data.prepare.audit_verdicts`; "pass" or "shortcut (...)").
 AUDIT = "audit"
@@ -107,30 +103,22 @@ def protocol_leave_one_out(
             f"unknown holdout {holdout!r} for eval.group={column}; the train split has: "
             f"{', '.join(groups)}"
         )
-    rows = unseen_rows_option(options)
     all_members = group_members(pd.concat([train, val, test], ignore_index=True), column)
-    runs, held_out, seen = [], {}, {}
-    extra: dict[str, pd.DataFrame] = {}
-    for value in [holdout] if holdout is not None else list(groups):
-        name = WITHOUT.format(value)
-        members = frozenset(all_members.get(value, groups[value]))
-        tr = without_group(train, column, value, members)
-        runs.append((name, tr, without_group(val, column, value, members)))
-        held_out[name] = sorted(members)
-        seen[name] = fake_generators(tr)
-        if rows == "all":
-            extra[name] = group_rows([train, val], column, value, members)
-    reports, meta = _run_sources(
+    members = {
+        value: frozenset(all_members.get(value, groups[value]))
+        for value in ([holdout] if holdout is not None else list(groups))
+    }
+    reports, meta = hold_out_each(
         factory,
-        runs,
-        test,
+        (train, val, test),
+        column,
+        members,
+        rows=unseen_rows_option(options),
         workdir=workdir,
         robustness=robustness,
         progress=progress,
-        extra_test=extra,
     )
-    meta.update({"group": column, "holdout": holdout, "held_out": held_out, "seen": seen})
-    meta["unseen_rows"] = rows
+    meta.update({"group": column, "holdout": holdout})
     meta[AUDIT] = audit_verdicts(test)
     return Report.concat(reports, meta=meta)
 
