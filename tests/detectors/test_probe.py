@@ -174,6 +174,23 @@ def test_fit_skips_undecodable_training_files(root: Path, data: Tables, tmp_path
     assert np.isfinite(det.predict_proba(data[1].path.tolist())).all()
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_setting_turns_the_embedding_bar_on_or_off(
+    root: Path, data: Tables, monkeypatch: pytest.MonkeyPatch, progress: bool
+) -> None:
+    det = ProbeDetector(params(root / "cache", progress=progress))
+    bars: list[str | None] = []
+    inner = det._embed_files
+
+    def recording(paths: list[str], progress: str | None = None, *args: Any) -> Any:
+        bars.append(progress)
+        return inner(paths, progress, *args)
+
+    monkeypatch.setattr(det, "_embed_files", recording)
+    det.fit(data[0])
+    assert len(bars) == 1 and (bars[0] is not None) is progress
+
+
 def test_attribution_target_gives_one_column_per_class(root: Path, data: Tables) -> None:
     det = ProbeDetector(params(root / "cache", target="generator", head="knn")).fit(data[0])
     assert det.classes_ == ["real", "g1", "g2"]

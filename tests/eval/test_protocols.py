@@ -251,4 +251,8 @@ def test_run_experiment_without_progress_also_quiets_training_bars(
     assert made[0].params.progress is progress  # type: ignore[attr-defined]
     probe = load_config(None, {"detector.name": "probe", "eval.protocol": "all"})
     protocols.run_experiment(probe, lambda: pd.DataFrame(), progress=progress)
-    assert "progress" not in type(made[1].params).model_fields  # type: ignore[attr-defined]
+    assert made[1].params.progress is progress  # type: ignore[attr-defined]
+    tree = load_config(None, {"detector.name": "hierarchy", "eval.protocol": "all"})
+    protocols.run_experiment(tree, lambda: pd.DataFrame(), progress=progress)
+    node = made[2].params.node.params  # type: ignore[attr-defined]
+    assert node.get("progress", True) is progress and node["arch"] == "resnet18"

@@ -118,6 +118,19 @@ class HierarchyParams(DetectorParams):
             raise ValueError("the hierarchy always attributes generators; drop target")
         return value
 
+    def quiet(self) -> Self:
+        """A copy whose nodes train without progress bars (``progress: false`` on every node
+        spec whose detector has that setting)."""
+        update: dict[str, NodeSpec] = {}
+        for level in ("node", *_TARGETS):
+            spec: NodeSpec | None = getattr(self, level)
+            if spec is None or spec.name not in DETECTORS.names():
+                continue  # an unknown name fails with its one-line error when the nodes are made
+            if "progress" in DETECTORS.get(spec.name).Params.model_fields:
+                quiet = {**spec.params, "progress": False}
+                update[level] = spec.model_copy(update={"params": quiet})
+        return self.model_copy(update=update)
+
 
 @DETECTORS.register("hierarchy")
 class HierarchyDetector(Detector):

@@ -88,7 +88,7 @@ class ProbeParams(DetectorParams):
     ``reduce_dim``: train an autoencoder D -> ``reduce_dim`` on the training
     embeddings and fit the head on its codes (S2b: 64 or 32; None = no reducer;
     must be smaller than D); ``reduce_hidden``/``reduce_epochs``: its hidden
-    width and training epochs.
+    width and training epochs; ``progress``: a bar while the training images are embedded.
     """
 
     backbone: str = "efficientnet_lite0"
@@ -103,6 +103,7 @@ class ProbeParams(DetectorParams):
     reduce_dim: int | None = Field(None, ge=1)
     reduce_hidden: int = Field(256, ge=1)
     reduce_epochs: int = Field(100, ge=1)
+    progress: bool = True
 
     @field_validator("head")
     @classmethod
@@ -263,9 +264,8 @@ class ProbeDetector(Detector):
                 f"reduce_dim {reduce_dim} must be smaller than the backbone's embedding size "
                 f"{self.embedding_dim}; lower reduce_dim or set it to null"
             )
-        x, errors = self._embed_files(
-            train[PATH].tolist(), progress="probe: embedding training images"
-        )
+        bar = "probe: embedding training images" if self._p.progress else None
+        x, errors = self._embed_files(train[PATH].tolist(), progress=bar)
         ok = ~np.isnan(x).any(axis=1)
         if not ok.any():
             first = next((e for e in errors if e), "no error recorded")
