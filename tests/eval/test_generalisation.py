@@ -10,7 +10,7 @@ import pytest
 from fakescope.data.schema import FAMILY, GENERATOR, LABEL, SPLIT
 from fakescope.errors import DataError
 from fakescope.eval import PROTOCOLS, run_protocol
-from fakescope.eval.generalisation import generator_families, without_family
+from fakescope.eval.generalisation import generator_families, without_group
 from fakescope.eval.metrics import ACC_AT_VAL, AUC, FAKE_ACCURACY, OVERALL, TRAIN
 from tests.eval.eval_toys import ToyDetector, factory, red_table
 
@@ -177,10 +177,10 @@ def test_leave_one_family_out_errors(tmp_path: Path) -> None:
     assert made == []  # every error comes before any training
 
 
-def test_generator_families_and_without_family(tmp_path: Path) -> None:
+def test_generator_families_and_without_group_by_family(tmp_path: Path) -> None:
     table = three_generators(tmp_path)
     assert generator_families(table) == FAMILIES
-    rest = without_family(table, "gan", {"a", "b"})
+    rest = without_group(table, FAMILY, "gan", {"a", "b"})
     assert set(rest[GENERATOR]) == {"d"} and len(rest) == 2 * 7
     clash = table.copy()
     clash.loc[

@@ -196,17 +196,6 @@ def _training_families(train: pd.DataFrame) -> list[str]:
     return families
 
 
-def without_family(
-    table: pd.DataFrame, family: str, generators: set[str] | frozenset[str]
-) -> pd.DataFrame:
-    """Rows of ``table`` outside family ``family`` (whose fake generators are ``generators``).
-
-    Dropped: fakes of ``family`` and reals tagged with one of ``generators``;
-    untagged reals (generator "") always stay.
-    """
-    return without_group(table, FAMILY, family, generators)
-
-
 def _in_group(
     table: pd.DataFrame, column: str, value: str, generators: set[str] | frozenset[str]
 ) -> pd.Series:
