@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from fakescope.bench.presets import NON_FACE, get_preset
 from fakescope.demo import demo_preset, format_seconds, run_demo
 from fakescope.detectors import Detector
+from fakescope.forge.presets import NON_FACE, get_preset
 
 
 def test_demo_builds_evaluates_saves_and_scans(tmp_path: Path) -> None:

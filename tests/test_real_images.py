@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from fakescope.bench.resample import build_resample_benchmark
 from fakescope.data.index import index_dataset
 from fakescope.detectors import DETECTORS
+from fakescope.forge.resample import build_resample_benchmark
 
 
 def test_probe_separates_upsampled_fakes_on_real_photos(cifar_sample: Path, tmp_path: Path) -> None:

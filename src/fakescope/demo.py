@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from fakescope.bench.build import BENCHMARK_JSON, build_benchmark
-from fakescope.bench.presets import Preset, get_preset
 from fakescope.config import RobustnessConfig
 from fakescope.data.index import index_dataset
 from fakescope.detectors import DETECTORS, Detector
 from fakescope.eval.protocols import run_protocol
 from fakescope.eval.report import Report
-from fakescope.scan import scan_paths, summarize, write_results
+from fakescope.forge.build import BENCHMARK_JSON, build_benchmark
+from fakescope.forge.presets import Preset, get_preset
+from fakescope.inference.scan import scan_paths, summarize, write_results
 
 SAMPLE = "cifar10-test-sample.zip"
 #: The default probe at 96 px (the benchmark is 32 px; EfficientNet-Lite0 costs ~5 ms of

@@ -13,7 +13,7 @@ from fakescope.cli import app
 from fakescope.data.index import index_dataset
 from fakescope.data.schema import SPLIT
 from fakescope.detectors.base import Detector
-from fakescope.serve.calibration import calibrate_detector
+from fakescope.inference.calibration import calibrate_detector
 from tests.conftest import write_image
 
 KEYS = {"path", "p_fake", "p_fake_raw", "verdict", "reason", "ood_score", "class", "error"}
@@ -119,8 +119,8 @@ def test_explain_writes_one_heatmap_per_scored_image(
     import numpy as np
     from PIL import Image
 
-    from fakescope.serve.heatmap import heatmap_png
-    from fakescope.serve.verdict import VerdictModel
+    from fakescope.inference.heatmap import heatmap_png
+    from fakescope.inference.verdict import VerdictModel
 
     pytest.importorskip("pytorch_grad_cam")
     rng = np.random.default_rng(0)

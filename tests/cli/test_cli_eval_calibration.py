@@ -17,7 +17,7 @@ from fakescope.data.index import index_dataset
 from fakescope.data.schema import SPLIT
 from fakescope.detectors.base import Detector
 from fakescope.eval.calibration import expected_calibration_error
-from fakescope.serve.calibration import calibrate_detector
+from fakescope.inference.calibration import calibrate_detector
 
 
 def _eval(runner: CliRunner, bundle: Path, dataset: Path, out: Path) -> dict:  # type: ignore[type-arg]
@@ -65,7 +65,7 @@ def test_uncalibrated_bundle_has_no_calibration_section(
 
 def test_ece_matches_a_hand_computation() -> None:
     from fakescope.eval.calibration_report import calibration_section
-    from fakescope.serve.calibration import Calibrator
+    from fakescope.inference.calibration import Calibrator
 
     y = np.array([0, 0, 1, 1, 1, 0])
     p = np.array([0.05, 0.10, 0.90, 0.93, 0.40, np.nan])

@@ -70,7 +70,7 @@ def test_results_user_errors_are_one_line(runner: CliRunner, dataset: Path, tmp_
     cases = [
         (["run", str(tmp_path / "nope.yaml"), "--data", str(dataset)], "does not exist"),
         (["run", str(plan), "--data", str(dataset), "--only", "zzz"], "unknown recipe"),
-        (["run", str(plan), "--data", str(tmp_path / "none"), "--out", str(out)], "bench build"),
+        (["run", str(plan), "--data", str(tmp_path / "none"), "--out", str(out)], "forge build"),
         (["page", str(tmp_path / "none")], "not a folder"),
     ]
     for args, match in cases:

@@ -86,7 +86,7 @@ TINY = ["--detector", "tiny-test", "--set", "detector.params.num_workers=0"]
 def test_train_adds_calibration_and_abstainer_unless_told_not_to(
     runner: CliRunner, dataset: Path, tmp_path: Path, extras: bool
 ) -> None:
-    from fakescope.serve.verdict import VerdictModel
+    from fakescope.inference.verdict import VerdictModel
 
     out = tmp_path / "b"
     flags = ["--alpha", "0.5"] if extras else ["--no-calibrate", "--no-ood"]

@@ -96,7 +96,7 @@ from tests.cli.tiny_detector import (  # noqa: E402
 @pytest.fixture(scope="module")
 def vm(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from fakescope.data.index import index_dataset
-    from fakescope.serve.verdict import VerdictModel
+    from fakescope.inference.verdict import VerdictModel
 
     root = make_dataset(tmp_path_factory.mktemp("faces") / "ds", n=4)
     det = TinyDetector({"steps": 50, "num_workers": 0}).fit(index_dataset(root))

@@ -21,7 +21,7 @@ from fakescope.detectors.base import Prediction
 from fakescope.detectors.hierarchy import HierarchyDetector
 from fakescope.detectors.hierarchy_tree import TreeProba
 from fakescope.eval.attribution import evaluate_attribution
-from fakescope.scan import scan_paths
+from fakescope.inference.scan import scan_paths
 
 CLASSES = ["real", "d1", "g1", "g2"]
 #: True class of each row; with one row per class the confusion counts reveal every prediction.

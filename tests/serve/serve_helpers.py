@@ -26,7 +26,7 @@ WAIT_S = 20.0
 
 @dataclass(frozen=True)
 class FakeVerdict:
-    """Same fields as :class:`fakescope.serve.verdict.Verdict`."""
+    """Same fields as :class:`fakescope.inference.verdict.Verdict`."""
 
     path: str
     p_fake: float | None

@@ -244,7 +244,7 @@ def test_explain_for_a_model_the_heatmap_module_cannot_explain_is_501(tiny_bundl
     from fakescope.serve.explain_hook import find_explainer
 
     if find_explainer() is None:
-        pytest.skip("fakescope.serve.heatmap is not available")
+        pytest.skip("fakescope.inference.heatmap is not available")
     with TestClient(create_app(tiny_bundle)) as c:
         wait_until(lambda: c.get("/ready").status_code == 200, "the bundle to load")
         assert c.get("/v1/model").json()["explain"] is False
@@ -366,7 +366,7 @@ def test_real_bundle_loads_in_background_and_matches_the_detector(
     tmp_path: Path,
 ) -> None:
     from fakescope.bundle import load_bundle
-    from fakescope.serve.calibration import Calibrator
+    from fakescope.inference.calibration import Calibrator
 
     bundle = tmp_path / "b"
     shutil.copytree(tiny_bundle, bundle)
@@ -421,7 +421,7 @@ class _FaceModel(MeanModel):
     ) -> list[Any]:
         import dataclasses
 
-        from fakescope.serve.verdict import FaceVerdict, Verdict
+        from fakescope.inference.verdict import FaceVerdict, Verdict
 
         self.calls.append((len(images), faces))
         plain = super().decide_images(images, names)
@@ -525,7 +525,7 @@ def test_real_face_through_a_real_bundle(
 ) -> None:
     import zipfile
 
-    from fakescope.serve.verdict import VerdictModel
+    from fakescope.inference.verdict import VerdictModel
 
     pytest.importorskip("cv2")
     with zipfile.ZipFile(shared_data / "lfw-deepfunneled-8k.zip") as zf:

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fakescope.cli import app as cli
+from fakescope.perf.loadtest import run_loadtest, synthetic_images
 from fakescope.serve.limits import MB, ServeLimits
-from fakescope.serve.loadtest import run_loadtest, synthetic_images
 from tests.cli.tiny_detector import tiny_registered  # noqa: F401 - autouse fixture
 from tests.serve.serve_helpers import tiny_bundle  # noqa: F401 - fixture
 
@@ -82,7 +82,7 @@ def test_loadtest_counts_every_request_and_survives_a_burst(tiny_bundle: Path) -
 
 
 def test_bench_serve_command_prints_the_table(tiny_bundle: Path) -> None:  # noqa: F811
-    args = ["bench", "serve", "--model", str(tiny_bundle), "--clients", "2", "--requests", "6"]
+    args = ["perf", "serve", "--model", str(tiny_bundle), "--clients", "2", "--requests", "6"]
     args += ["--overload", "4", "--max-concurrent", "2"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -103,7 +103,7 @@ def test_serve_backend_and_faces_reach_the_app(
     import uvicorn
 
     import fakescope.serve.app as app_mod
-    from fakescope.serve.onnx_runtime import ONNX_FILE
+    from fakescope.inference.onnx_runtime import ONNX_FILE
 
     pytest.importorskip("cv2")
     seen: dict[str, Any] = {}
@@ -134,11 +134,11 @@ def test_serve_onnxruntime_backend_loads_the_export(
     import uvicorn
     from fastapi.testclient import TestClient
 
+    from tests.inference.test_onnx import random_cnn
     from tests.serve.serve_helpers import wait_until
-    from tests.serve.test_onnx import random_cnn
 
     pytest.importorskip("onnxruntime")
-    from fakescope.serve.onnx_export import export_onnx
+    from fakescope.inference.onnx_export import export_onnx
 
     bundle = random_cnn().save(tmp_path / "cnn")
     export_onnx(bundle)

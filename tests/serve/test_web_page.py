@@ -64,8 +64,8 @@ def test_upload_through_the_page_shows_the_verdict(tiny_bundle: Path, tmp_path: 
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from fakescope.serve.loadtest import local_server
-    from fakescope.serve.verdict import VerdictModel
+    from fakescope.inference.verdict import VerdictModel
+    from fakescope.perf.loadtest import local_server
 
     model = VerdictModel.load(tiny_bundle)
     pictures = [tmp_path / "dark.png", tmp_path / "bright.png"]

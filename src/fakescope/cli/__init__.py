@@ -13,7 +13,6 @@ import typer
 
 import fakescope
 from fakescope.cli import (
-    bench,
     bundle,
     check,
     continual,
@@ -22,14 +21,32 @@ from fakescope.cli import (
     evaluate,
     explain,
     export,
+    forge,
     listing,
     ood,
+    perf,
     results,
     scan,
     serve,
     train,
 )
 from fakescope.cli.common import out
+
+
+def bench_alias() -> typer.Typer:
+    """``fakescope bench``: the old name of ``perf`` (speed, latency, heads, serve) and of
+    ``forge build``, kept so that existing scripts keep working."""
+    alias = typer.Typer(help="Old name of 'perf' and 'forge build'.", no_args_is_help=True)
+    for name, command in (
+        ("speed", perf.speed),
+        ("latency", perf.latency),
+        ("heads", perf.heads),
+        ("serve", perf.serve_load),
+        ("build", forge.build),
+    ):
+        alias.command(name)(command)
+    return alias
+
 
 app = typer.Typer(
     name="fakescope",
@@ -50,7 +67,9 @@ app.command("serve")(serve.serve)
 app.command("continual")(continual.continual)
 app.add_typer(data.app, name="data")
 app.add_typer(bundle.app, name="bundle")
-app.add_typer(bench.app, name="bench")
+app.add_typer(perf.app, name="perf")
+app.add_typer(forge.app, name="forge")
+app.add_typer(bench_alias(), name="bench", hidden=True)
 app.add_typer(results.app, name="results")
 app.add_typer(ood.app, name="ood")
 

@@ -15,7 +15,7 @@ from fakescope.cli.common import cli_errors, err, out
 from fakescope.cli.scan import BackendOpt, FacesOpt
 
 if TYPE_CHECKING:
-    from fakescope.serve.verdict import Verdict, VerdictModel
+    from fakescope.inference.verdict import Verdict, VerdictModel
 
 #: Exit code when no input could be scored.
 EXIT_NOTHING_SCORED = 1
@@ -62,7 +62,12 @@ def check(
     logistic head, torch backend); others are a one-line error before any scoring.
     """
     with cli_errors():
-        from fakescope.serve.verdict import NO_CALIBRATION, Verdict, VerdictModel, check_threshold
+        from fakescope.inference.verdict import (
+            NO_CALIBRATION,
+            Verdict,
+            VerdictModel,
+            check_threshold,
+        )
 
         if threshold is not None:
             check_threshold(threshold)
@@ -97,7 +102,7 @@ def _explain_folder(folder: Path, vm: VerdictModel) -> Path:
     """``folder`` (expanded) after checking that ``vm`` can make heatmaps and that
     ``folder`` is not a file; both are one-line errors before any image is scored."""
     from fakescope.errors import ConfigError
-    from fakescope.serve.heatmap import check_explainable
+    from fakescope.inference.heatmap import check_explainable
 
     check_explainable(vm)
     folder = folder.expanduser()
@@ -108,7 +113,7 @@ def _explain_folder(folder: Path, vm: VerdictModel) -> Path:
 
 def _heatmaps(vm: VerdictModel, verdicts: list[Verdict], folder: Path) -> list[str | None]:
     """Heatmap file per verdict (None for inputs that were not scored), in order."""
-    from fakescope.serve.heatmap import write_heatmaps
+    from fakescope.inference.heatmap import write_heatmaps
 
     scored = [i for i, v in enumerate(verdicts) if not v.error]
     written = write_heatmaps(vm, [verdicts[i].path for i in scored], folder)

@@ -66,7 +66,7 @@ def _add_calibration(report: Report, model: Path) -> None:
     from fakescope.data.schema import LABEL
     from fakescope.eval.calibration_report import calibration_section
     from fakescope.eval.report import P_FAKE
-    from fakescope.serve.calibration import Calibrator
+    from fakescope.inference.calibration import Calibrator
 
     calibrator = Calibrator.load(model.expanduser())
     if calibrator is None or report.scores is None:

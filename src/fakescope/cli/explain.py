@@ -15,7 +15,7 @@ from fakescope.cli.common import cli_errors, err, out
 from fakescope.errors import ConfigError
 
 if TYPE_CHECKING:
-    from fakescope.serve.verdict import Verdict
+    from fakescope.inference.verdict import Verdict
 
 #: Exit code when no heatmap could be written.
 EXIT_NOTHING_WRITTEN = 1
@@ -55,8 +55,8 @@ def explain(
     with cli_errors():
         from fakescope.data.decode import load_image
         from fakescope.errors import DecodeError
-        from fakescope.serve.heatmap import check_explainable, explain_image
-        from fakescope.serve.verdict import NO_CALIBRATION, Verdict, VerdictModel
+        from fakescope.inference.heatmap import check_explainable, explain_image
+        from fakescope.inference.verdict import NO_CALIBRATION, Verdict, VerdictModel
 
         files = [p.expanduser() for p in images]
         targets = _targets(files, out_path.expanduser())
@@ -94,7 +94,7 @@ def _targets(files: list[Path], out_path: Path) -> list[Path]:
         return [out_path]
     if out_path.exists() and not out_path.is_dir():
         raise ConfigError(f"--out {out_path} is a file; pass a folder or a new .png name")
-    from fakescope.serve.heatmap import heatmap_names
+    from fakescope.inference.heatmap import heatmap_names
 
     return [out_path / name for name in heatmap_names(files)]
 

@@ -34,7 +34,7 @@ def export(
     """
     with cli_errors():
         from fakescope.errors import ConfigError
-        from fakescope.serve.onnx_export import export_onnx
+        from fakescope.inference.onnx_export import export_onnx
 
         if fmt not in FORMATS:
             raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -76,7 +76,7 @@ def scan(
     faces (count) and face_boxes (JSON: box, p_fake, verdict per face).
     """
     with cli_errors():
-        from fakescope.scan import (
+        from fakescope.inference.scan import (
             check_threshold,
             collect_paths,
             output_format,
@@ -84,7 +84,7 @@ def scan(
             summarize,
             write_results,
         )
-        from fakescope.serve.verdict import NO_CALIBRATION, VerdictModel
+        from fakescope.inference.verdict import NO_CALIBRATION, VerdictModel
 
         if out_file is not None:
             output_format(out_file)
@@ -96,8 +96,8 @@ def scan(
         if faces:
             import pandas as pd
 
-            from fakescope.scan import verdict_table
-            from fakescope.serve.face_verdicts import face_columns
+            from fakescope.inference.face_verdicts import face_columns
+            from fakescope.inference.scan import verdict_table
 
             verdicts = model_.decide_paths(paths, threshold=cut, batch_size=batch_size, faces=True)
             table = verdict_table(verdicts, multiclass=len(model_.classes) > 2)

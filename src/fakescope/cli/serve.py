@@ -70,12 +70,12 @@ def _check_backend(model: Path, backend: str, device: str | None) -> None:
     """A one-line error now for an unknown backend or a missing ONNX export (a stale one
     is reported by /ready once the background load finds it)."""
     from fakescope.errors import BundleError, ConfigError
-    from fakescope.serve.verdict import BACKENDS
+    from fakescope.inference.verdict import BACKENDS
 
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r} is not available; use one of {', '.join(BACKENDS)}")
     if backend == "onnxruntime":
-        from fakescope.serve.onnx_runtime import ONNX_FILE, export_hint
+        from fakescope.inference.onnx_runtime import ONNX_FILE, export_hint
 
         if device is not None:
             raise ConfigError("--device is for the torch backend; onnxruntime runs on CPU")

@@ -160,7 +160,7 @@ def _add_calibration(
     from rich.text import Text
 
     from fakescope.errors import DataError
-    from fakescope.serve.calibration import calibrate_detector
+    from fakescope.inference.calibration import calibrate_detector
 
     try:
         label = "calibrating" if progress else None

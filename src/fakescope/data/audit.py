@@ -63,7 +63,7 @@ def file_properties(path: str | Path) -> dict[str, str | float]:
 
     An unreadable file gets ``container == "unreadable"`` and NaN size per pixel.
     """
-    from fakescope.bench.encode import estimate_quality
+    from fakescope.forge.encode import estimate_quality
 
     path = Path(path)
     props: dict[str, str | float] = dict.fromkeys(PROPERTIES, "-")

@@ -359,7 +359,7 @@ class Detector(ABC):
     def export_module(self) -> torch.nn.Module:
         """Optional hook: a torch module x [B, 3, H, W] -> ``(proba, logits, embedding)``.
 
-        Used by ONNX export (:mod:`fakescope.serve.onnx_export`); outputs match
+        Used by ONNX export (:mod:`fakescope.inference.onnx_export`); outputs match
         :meth:`_features_batch`. Default: the built-in modules of
         :mod:`fakescope.detectors.export` (cnn, probe with a logistic head);
         other detectors raise a one-line error.
@@ -371,7 +371,7 @@ class Detector(ABC):
     def explain_network(self) -> torch.nn.Module:
         """The image network run inside :meth:`differentiable_logits`, for Grad-CAM heatmaps.
 
-        Optional hook (:mod:`fakescope.serve.heatmap` reads the last spatial layer of
+        Optional hook (:mod:`fakescope.inference.heatmap` reads the last spatial layer of
         this module); detectors without one raise a one-line error naming those that have it.
         """
         raise FakescopeError(f"the {self.name} detector cannot make heatmaps; {EXPLAIN_SUPPORT}")

@@ -1,7 +1,7 @@
 """The ``calibration`` report section: ECE and a reliability diagram, raw vs calibrated P(fake).
 
 ``fakescope eval --model B`` adds it when bundle ``B`` has a ``calibration.json``
-(:class:`~fakescope.serve.calibration.Calibrator`, fitted on the bundle's
+(:class:`~fakescope.inference.calibration.Calibrator`, fitted on the bundle's
 validation split, never on the test images scored here). Both rows are computed
 by :mod:`fakescope.eval.calibration` on the same clean-tier test scores:
 
@@ -24,7 +24,7 @@ from fakescope.eval.plots import to_png
 from fakescope.eval.sections import TableSection
 
 if TYPE_CHECKING:
-    from fakescope.serve.calibration import Calibrator
+    from fakescope.inference.calibration import Calibrator
 
 #: Top-level ``report.json`` key of the section.
 KEY = "calibration"

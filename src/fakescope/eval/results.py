@@ -148,7 +148,7 @@ def resolve_datasets(
             if key == DEFAULT_DATASET:
                 raise DataError(
                     f"benchmark {folder} does not exist; build it with "
-                    "'fakescope bench build SOURCE --preset mini --out DIR' or fix --data"
+                    "'fakescope forge build SOURCE --preset mini --out DIR' or fix --data"
                 )
             raise DataError(f"dataset {key!r}: {folder} does not exist; fix --data {key}=PATH")
         out[key] = (folder, text)

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from fakescope.bench.source import ImageSource
 from fakescope.data.schema import Sample, make_table
 from fakescope.detectors.base import Detector
 from fakescope.detectors.features import Features
 from fakescope.errors import DataError, FakescopeError
 from fakescope.fileio import atomic_write_bytes
+from fakescope.forge.source import ImageSource
 from fakescope.ood.base import SCORERS, InputScorer, create_scorer
 from fakescope.ood.metrics import ood_metrics
 

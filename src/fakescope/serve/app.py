@@ -11,7 +11,7 @@ Build it with :func:`create_app` and run it with any ASGI server
   ``{"results": [{"filename", "p_fake", "p_fake_raw", "verdict", "reason",
   "ood_score", "ood", "class", "error"}]}``. ``p_fake`` is the calibrated
   P(fake) in [0, 1] (raw when the bundle has no calibration; higher = more
-  likely fake). All verdict logic is :mod:`fakescope.serve.verdict`'s.
+  likely fake). All verdict logic is :mod:`fakescope.inference.verdict`'s.
   ``faces=1`` (or a server started with ``faces=True``; ``faces=0`` turns it
   off per request) scores every detected face and judges the image by its
   most-fake face; each result then has ``faces``: a list of ``{"box", "crop",
@@ -52,6 +52,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fakescope.data.faces import FaceSettings
 from fakescope.errors import DecodeError
+from fakescope.inference.verdict import REASON_OOD
 from fakescope.serve.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from fakescope.serve.explain_hook import explain_unavailable, find_explainer
 from fakescope.serve.inputs import (
@@ -64,7 +65,6 @@ from fakescope.serve.inputs import (
 )
 from fakescope.serve.limits import ServeLimits, decode_image
 from fakescope.serve.model_info import model_info
-from fakescope.serve.verdict import REASON_OOD
 
 STATIC = Path(__file__).parent / "static"
 
@@ -237,7 +237,7 @@ def _parse_flag(value: str | None, name: str, default: bool = False) -> bool:
 
 def _load_in_background(state: ServerState, backend: str, device: str | None) -> None:
     try:
-        from fakescope.serve.verdict import VerdictModel
+        from fakescope.inference.verdict import VerdictModel
 
         assert state.bundle is not None
         state.set_model(VerdictModel.load(state.bundle, backend=backend, device=device))
@@ -258,7 +258,7 @@ def create_app(
 ) -> FastAPI:
     """A FastAPI app serving ``bundle`` (loaded in the background at startup) or ``model``.
 
-    ``model`` is a ready :class:`~fakescope.serve.verdict.VerdictModel` (or
+    ``model`` is a ready :class:`~fakescope.inference.verdict.VerdictModel` (or
     anything with ``decide_images``); ``bundle`` is still read for ``/v1/model``
     when given. ``backend`` / ``device``: how ``bundle`` is loaded.
     ``explainer``: True = use :func:`find_explainer`, False/None = none, or a

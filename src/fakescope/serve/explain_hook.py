@@ -1,7 +1,7 @@
 """Optional explanation heatmaps for ``POST /v1/detect?explain=1``.
 
 The server never depends on a heatmap implementation: :func:`find_explainer`
-looks for ``fakescope.serve.heatmap.heatmap_png(model, image) -> PNG bytes``
+looks for ``fakescope.inference.heatmap.heatmap_png(model, image) -> PNG bytes``
 (an overlay on the image) and :func:`explain_unavailable` asks that module's
 optional ``check_explainable(model)`` whether this model can be explained.
 """
@@ -18,14 +18,14 @@ from PIL import Image
 #: (an overlay on the image); the module's optional ``check_explainable(model)`` raises a
 #: one-line error for models it cannot explain.
 HEATMAP_MODULE, HEATMAP_FN, HEATMAP_CHECK = (
-    "fakescope.serve.heatmap",
+    "fakescope.inference.heatmap",
     "heatmap_png",
     "check_explainable",
 )
 
 
 def find_explainer() -> Callable[[Any, Image.Image], bytes] | None:
-    """``fakescope.serve.heatmap.heatmap_png`` when that module exists, else None."""
+    """``fakescope.inference.heatmap.heatmap_png`` when that module exists, else None."""
     try:
         module = importlib.import_module(HEATMAP_MODULE)
     except ImportError:  # no module, or one of its optional dependencies is missing

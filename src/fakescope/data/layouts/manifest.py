@@ -58,7 +58,7 @@ class ManifestLayout(Layout):
         """True for a ``.csv``/``.parquet`` file, or a folder with a ``manifest.csv/.parquet``.
 
         A folder's manifest is explicit, so it wins over the folders beside it: a
-        benchmark built by ``fakescope bench build`` is indexed through its
+        benchmark built by ``fakescope forge build`` is indexed through its
         ``manifest.parquet`` and keeps every column (family, source, donor, seed).
         """
         return find_manifest(root) is not None

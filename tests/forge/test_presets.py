@@ -1,0 +1,24 @@
+"""Every preset names registered generators whose parameters validate at the preset's resolution."""
+
+from __future__ import annotations
+
+import pytest
+
+from fakescope.forge.generators import GENERATORS
+from fakescope.forge.presets import PRESETS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_generators_build(name: str) -> None:
+    preset = PRESETS[name]
+    for generator in preset.generators:
+        built = GENERATORS.get(generator)(
+            preset.params_for(generator), image_size=preset.resolution
+        )
+        assert built.params.steps == preset.steps_for(generator)
+        assert built.family and built.image_size == preset.resolution
+
+
+def test_smoke_trains_fewer_steps_than_mini() -> None:
+    for generator in PRESETS["smoke"].generators:
+        assert PRESETS["smoke"].steps_for(generator) < PRESETS["mini"].steps_for(generator)
