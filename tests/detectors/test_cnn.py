@@ -182,14 +182,14 @@ def test_resume_and_seeded_runs(data: dict[str, pd.DataFrame], tmp_path: Path) -
     wd = tmp_path / "work"
     one = CNNDetector({**BASE, "epochs": 1, "seed": 4}).fit(train, workdir=wd)
     again = CNNDetector({**BASE, "epochs": 1, "seed": 4}).fit(train)  # temp workdir, same seed
-    w1, w2 = one._tensors(), again._tensors()
+    w1, w2 = one.state_tensors(), again.state_tensors()
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
     assert one.fit_result_ is not None and one.fit_result_.resumed_from is None
     two = CNNDetector({**BASE, "epochs": 2, "seed": 4}).fit(train, workdir=wd)
     assert two.fit_result_ is not None
     assert two.fit_result_.resumed_from == wd / "checkpoints" / "last.ckpt"
     assert two.fit_result_.start_epoch == 1 and two.fit_result_.epochs_done == 2
-    w3 = two._tensors()
+    w3 = two.state_tensors()
     assert not all(torch.equal(w1[k], w3[k]) for k in w1)  # it trained one more epoch
 
 
@@ -217,19 +217,19 @@ def test_local_weights_are_the_start_point(tmp_path: Path) -> None:
         {k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "w.safetensors")
     )
     det = CNNDetector({**BASE, "weights": str(tmp_path / "w.safetensors")})
-    model = det._create(3)
+    model = det.new_network(3)
     mine, theirs = model.state_dict(), source.state_dict()
     assert torch.equal(mine["conv1.0.weight"], theirs["conv1.0.weight"])
     assert mine["fc.weight"].shape[0] == 3  # the 1000-class head is dropped
     torch.save(source.state_dict(), tmp_path / "w.pt")
     with pytest.raises(FakescopeError, match="pickle"):
-        CNNDetector({**BASE, "weights": str(tmp_path / "w.pt")})._create(2)
+        CNNDetector({**BASE, "weights": str(tmp_path / "w.pt")}).new_network(2)
     other = timm.create_model("resnet18", num_classes=2)
     save_file(
         {k: v.contiguous() for k, v in other.state_dict().items()}, str(tmp_path / "o.safetensors")
     )
     with pytest.raises(ConfigError, match="do not fit"):
-        CNNDetector({**BASE, "weights": str(tmp_path / "o.safetensors")})._create(2)
+        CNNDetector({**BASE, "weights": str(tmp_path / "o.safetensors")}).new_network(2)
 
 
 def test_balanced_class_weights() -> None:

@@ -175,7 +175,7 @@ def test_fit_keeps_the_backbone_frozen(data: dict[str, pd.DataFrame], tmp_path: 
 
     det = GeneralDetector(BASE)
     torch.manual_seed(0)
-    net: GeneralNet = det._create(2)
+    net: GeneralNet = det.new_network(2)
     before = {k: v.clone() for k, v in net.taps.state_dict().items()}
     head_before = {k: v.clone() for k, v in net.head.state_dict().items()}
     train = data["train"]

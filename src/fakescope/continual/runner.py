@@ -37,16 +37,16 @@ from fakescope.bundle import META
 from fakescope.continual.base import ContinualStrategy, TaskData
 from fakescope.continual.module import ContinualModule
 from fakescope.continual.tasks import TaskSplits
-from fakescope.data.augment import train_transform
 from fakescope.data.schema import LABEL, PATH
 from fakescope.data.transforms import eval_transform
 from fakescope.detectors.cnn import CNNDetector, CNNParams
 from fakescope.errors import ConfigError, FakescopeError
 from fakescope.fileio import atomic_write_json
 from fakescope.losses import create_loss
-from fakescope.train.dataset import Batch, SampleDataset, collate_ok
+from fakescope.train.dataset import Batch, SampleDataset, collate_ok, fit_datasets
 from fakescope.train.devices import torch_device
-from fakescope.train.fit import FitSettings, fit_module, load_checkpoint_state
+from fakescope.train.fit import FitFn as FitFn
+from fakescope.train.fit import FitSettings, fit_module, fit_network
 
 STATE = "state.json"
 CLASSES = ["real", "fake"]
@@ -54,8 +54,6 @@ CLASSES = ["real", "fake"]
 METRICS = ("auc", "acc", "ap")
 #: Detector params that do not change what is learnt (may differ on resume).
 RUNTIME = ("device", "num_workers", "progress")
-
-FitFn = Callable[..., Any]
 
 
 @dataclass
@@ -97,7 +95,7 @@ def _new_network(params: CNNParams) -> nn.Module:
             "remove detector.params.loss"
         )
     # the cnn detector's own start point (random, pretrained / packaged, or a weights file)
-    return CNNDetector(params)._create(len(CLASSES))
+    return CNNDetector(params).new_network(len(CLASSES))
 
 
 def as_detector(model: nn.Module, params: CNNParams) -> CNNDetector:
@@ -156,10 +154,9 @@ class MethodRunner:
         self.fit = fit
         self.log = log
         self.device = torch_device(params.device)
-        cfg = as_detector(nn.Identity(), params).input_config
-        self.shape = (3, cfg.size, cfg.size)
-        self.eval_tf = eval_transform(cfg)
-        self.train_tf = train_transform(cfg, params.augment)
+        self.input = CNNDetector(params).input_config
+        self.shape = (3, self.input.size, self.input.size)
+        self.eval_tf = eval_transform(self.input)
         self.settings = fingerprint(params, strategy.params.model_dump(mode="json"), extra or {})
 
     # ---------------------------------------------------------- helpers
@@ -233,15 +230,14 @@ class MethodRunner:
             model = _new_network(p)
         model = model.to(self.device).train()
         self.strategy.before_task(model, data)
-        rows = self.strategy.train_rows(data)
-        train_ds = SampleDataset(
-            rows[PATH].tolist(), rows[LABEL].to_numpy(), self.train_tf, self.shape
-        )
-        val = data.val
-        val_ds = (
-            SampleDataset(val[PATH].tolist(), val[LABEL].to_numpy(), self.eval_tf, self.shape)
-            if not val.empty
-            else None
+        rows, val = self.strategy.train_rows(data), data.val
+        train_ds, val_ds = fit_datasets(
+            rows[PATH].tolist(),
+            rows[LABEL].to_numpy(),
+            None if val.empty else val[PATH].tolist(),
+            None if val.empty else val[LABEL].to_numpy(),
+            self.input,
+            p.augment,
         )
         module = ContinualModule(
             model,
@@ -260,8 +256,9 @@ class MethodRunner:
             "tasks": [t.name for t in self.tasks[: i + 1]],
             "settings": self.settings,
         }
+        settings = FitSettings.from_params(p)
         try:
-            result = self.fit(module, train_ds, val_ds, FitSettings.from_params(p), work, run_info)
+            best, _ = fit_network(module, train_ds, val_ds, settings, work, run_info, fit=self.fit)
         except (KeyboardInterrupt, FakescopeError) as exc:
             if isinstance(exc, FakescopeError) and "interrupted" not in str(exc):
                 raise
@@ -269,8 +266,7 @@ class MethodRunner:
                 f"{self.strategy.name} was interrupted during task {i + 1} ({name}); the "
                 f"{i} finished task(s) are kept in {self.dir} - run the same command again to continue"
             ) from None
-        if result.best_path is not None:
-            model.load_state_dict(load_checkpoint_state(result.best_path), strict=True)
+        model.load_state_dict(best, strict=True)  # the best epoch's weights
         model = model.to(self.device).eval()
         self.strategy.after_task(model, data)
         det = as_detector(model, p)

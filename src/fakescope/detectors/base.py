@@ -219,11 +219,11 @@ class Detector(ABC):
 
     @abstractmethod
     def _tensors(self) -> dict[str, torch.Tensor]:
-        """Everything learnt, as named tensors (saved to ``model.safetensors``)."""
+        """Hook of :meth:`state_tensors`: everything learnt, as named tensors."""
 
     @abstractmethod
     def _restore(self, tensors: dict[str, torch.Tensor], directory: Path) -> None:
-        """Rebuild the fitted model from saved tensors (``classes_`` is already set)."""
+        """Hook of :meth:`load_state`: rebuild the fitted model (``classes_`` is already set)."""
 
     def _save_extra(self, directory: Path) -> None:  # noqa: B027 - optional hook
         """Write extra non-pickle files into the bundle directory (default: none)."""
@@ -258,6 +258,34 @@ class Detector(ABC):
             ok = ~np.isnan(p)
             self.threshold_ = choose_threshold(val[LABEL].to_numpy()[ok], p[ok])
         return self
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything this fitted detector learnt, as named tensors (a bundle's ``model.safetensors``).
+
+        Each tensor keeps the shape of what it holds (e.g. a network's ``state_dict``
+        entries: ``"fc.weight"`` [C, D], ``"fc.bias"`` [C]); they are detached, on the CPU
+        and contiguous, ready for :func:`safetensors.torch.save_file`. Non-tensor state
+        (classes, threshold, heads written by ``_save_extra``) is not included. Raises
+        :class:`NotFittedError` before :meth:`fit` or a load.
+        """
+        self.check_fitted()
+        return {k: v.detach().cpu().contiguous() for k, v in self._tensors().items()}
+
+    def load_state(self, tensors: Mapping[str, torch.Tensor], directory: str | Path) -> None:
+        """Rebuild the fitted model from :meth:`state_tensors`' output (the inverse of it).
+
+        ``classes_`` (and ``threshold_``) must be set first: they live in the bundle's
+        ``meta.json``, not in the tensors; ``directory`` is the bundle folder, read by
+        detectors that keep extra files there (a head, nested bundles). Afterwards the
+        detector predicts as the one that was saved (P(fake) = 1 - P(real), higher = more
+        likely fake). Tensors that do not fit the detector's params raise a one-line error.
+        """
+        if self.classes_ is None:
+            raise NotFittedError(
+                f"set classes_ of this {self.name} detector (from the bundle's meta.json) "
+                "before load_state"
+            )
+        self._restore(dict(tensors), Path(directory))
 
     def check_fitted(self) -> list[str]:
         """Return ``classes_`` or raise :class:`NotFittedError`."""

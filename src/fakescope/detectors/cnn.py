@@ -20,21 +20,20 @@ validation metric) are loaded back at the end.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from fakescope.data.augment import AugmentConfig
-from fakescope.data.schema import PATH, encode_targets
+from fakescope.data.schema import PATH
 from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
-from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
+from fakescope.detectors.base import DETECTORS
 from fakescope.detectors.heads import fit_head, head_proba, load_head, save_head
+from fakescope.detectors.trainable import TrainableDetector, TrainableParams
 from fakescope.errors import ConfigError, NotFittedError
 from fakescope.losses import LOSSES, Loss, check_loss_params, create_loss
 from fakescope.models import effnet_lite0
@@ -45,12 +44,11 @@ from fakescope.models.network import (
     feature_width,
     pooled_features,
 )
-from fakescope.train.devices import torch_device
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from fakescope.train.fit import FitResult, FitSettings
+    from fakescope.train.module import ClassifierModule
 
 #: The SVM head of ``needs_head`` losses, inside the bundle directory.
 HEAD_FILE = "head.skops"
@@ -58,8 +56,8 @@ HEAD_FILE = "head.skops"
 HEAD = "svm_rbf"
 
 
-class CNNParams(DetectorParams):
-    """Settings of the ``cnn`` detector (plus target, batch_size, num_workers, device, seed).
+class CNNParams(TrainableParams):
+    """Settings of the ``cnn`` detector (plus those of :class:`TrainableParams` and the base).
 
     * ``arch``: any timm name (default ``efficientnet_lite0``, fine-tuned from the packaged
       ImageNet weights); ``pretrained``: timm's ImageNet weights (a download;
@@ -90,33 +88,15 @@ class CNNParams(DetectorParams):
     pretrained: bool | None = None
     weights: str | None = None
     allow_pickle: bool = False
-    img_size: int = Field(default=224, ge=8)
-    resize: Literal["resize", "crop", "native"] = "native"
-    epochs: int = Field(default=10, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
-    weight_decay: float = Field(default=0.01, ge=0)
     scheduler: Literal["none", "cosine", "step"] = "cosine"
     step_size: int = Field(default=3, ge=1)
     gamma: float = Field(default=0.5, gt=0)
-    batch_size: int = Field(default=32, ge=1)
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
-    class_weights: Literal["none", "balanced"] | list[float] = "none"
     loss: str = "ce"
     loss_params: dict[str, Any] = Field(default_factory=dict)
     embed_dim: int | None = Field(default=None, ge=1)
     input_filter: Literal["none", "npr"] = "none"
-    augment: AugmentConfig = AugmentConfig()
-    monitor: Literal["val_loss", "val_auc"] = "val_loss"
-    patience: int | None = Field(default=3, ge=0)
-    progress: bool = True
     deterministic: bool = False
-
-    @field_validator("class_weights")
-    @classmethod
-    def _positive(cls, value: Any) -> Any:
-        if isinstance(value, list) and any(not (w > 0 and math.isfinite(w)) for w in value):
-            raise ValueError("explicit class_weights must all be positive numbers")
-        return value
 
     @model_validator(mode="after")
     def _loss_settings(self) -> Self:
@@ -137,7 +117,7 @@ class CNNParams(DetectorParams):
 
 
 @DETECTORS.register("cnn")
-class CNNDetector(Detector):
+class CNNDetector(TrainableDetector[nn.Module]):
     """A timm network trained end to end with a choice of loss; see the module docstring."""
 
     name = "cnn"
@@ -146,10 +126,7 @@ class CNNDetector(Detector):
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
-        self.model_: nn.Module | None = None
-        self.loss_: Loss | None = None
         self.head_: Pipeline | None = None
-        self.fit_result_: FitResult | None = None
 
     # ------------------------------------------------------------ model
     @property
@@ -191,33 +168,43 @@ class CNNDetector(Detector):
             input_filter=p.input_filter,
         )
 
-    def _model(self) -> nn.Module:
-        if self.model_ is None:
-            raise NotFittedError("this cnn detector is not fitted; call fit() or load a bundle")
-        return self.model_
+    def _module(
+        self, model: nn.Module, loss: Loss, num_classes: int, has_val: bool
+    ) -> ClassifierModule:
+        """:class:`ClassifierModule` with AdamW and the ``scheduler`` of the params."""
+        from fakescope.train.module import ClassifierModule
 
-    def _fitted_loss(self) -> Loss:
-        if self.loss_ is None:
-            raise NotFittedError("this cnn detector is not fitted; call fit() or load a bundle")
-        return self.loss_
+        p = self.params
+        return ClassifierModule(
+            model,
+            num_classes,
+            loss=loss,
+            lr=p.lr,
+            weight_decay=p.weight_decay,
+            scheduler=p.scheduler,
+            epochs=p.epochs,
+            step_size=p.step_size,
+            gamma=p.gamma,
+        )
 
-    def _settings(self) -> FitSettings:
-        from fakescope.train.fit import FitSettings
+    def _run_info(self, classes: list[str]) -> dict[str, Any]:
+        """What must match to resume: the network, the classes, the input and the loss."""
+        p = self.params
+        return {
+            "detector": self.name,
+            "arch": p.arch,
+            "classes": classes,
+            "img_size": p.img_size,
+            "target": p.target,
+            "loss": p.loss,
+            "loss_params": p.loss_params,
+            "embed_dim": p.embed_dim,
+            "input_filter": p.input_filter,
+        }
 
-        return FitSettings.from_params(self.params)
-
-    def _class_weights(self, y: np.ndarray, n: int) -> list[float] | None:
-        cw = self.params.class_weights
-        if cw == "none":
-            return None
-        if cw == "balanced":
-            counts = np.bincount(y, minlength=n).astype(np.float64)
-            return [len(y) / (n * c) if c else 0.0 for c in counts]
-        if len(cw) != n:
-            raise ConfigError(
-                f"class_weights has {len(cw)} values but there are {n} classes; give one per class"
-            )
-        return [float(w) for w in cw]
+    def _place(self, model: nn.Module, device: torch.device) -> nn.Module:
+        """Channels-last on ``device``, eval mode."""
+        return to_channels_last(model, device).eval()
 
     # ------------------------------------------------------------ hooks
     @property
@@ -247,65 +234,10 @@ class CNNDetector(Detector):
             return feature_width(self.model_)
         return arch_feature_width(self.params.arch)
 
-    def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
-        import lightning as L  # lazy: Lightning is only needed to train
-
-        from fakescope.train.dataset import fit_datasets
-        from fakescope.train.fit import fit_module, load_checkpoint_state, workdir_scope
-        from fakescope.train.module import ClassifierModule
-
-        p = self.params
-        y, classes = encode_targets(train, p.target)
-        y_val = encode_targets(val, p.target, classes)[0] if val is not None else None
-        device = torch_device(p.device)  # validates the device string early
-        loss = self._make_loss(len(classes), self._class_weights(y, len(classes)))
-        loss.check_targets(y)
-        train_ds, val_ds = fit_datasets(
-            train[PATH].tolist(),
-            y,
-            None if val is None else val[PATH].tolist(),
-            y_val,
-            self.input_config,
-            p.augment,
-        )
-        settings = self._settings()
-        L.seed_everything(p.seed, workers=True, verbose=False)
-        model = self._create(len(classes))
-        module = ClassifierModule(
-            model,
-            len(classes),
-            loss=loss,
-            lr=p.lr,
-            weight_decay=p.weight_decay,
-            scheduler=p.scheduler,
-            epochs=p.epochs,
-            step_size=p.step_size,
-            gamma=p.gamma,
-        )
-        run_info = {
-            "detector": self.name,
-            "arch": p.arch,
-            "classes": classes,
-            "img_size": p.img_size,
-            "target": p.target,
-            "loss": p.loss,
-            "loss_params": p.loss_params,
-            "embed_dim": p.embed_dim,
-            "input_filter": p.input_filter,
-        }
-        with workdir_scope(workdir) as wd:
-            result = fit_module(module, train_ds, val_ds, settings, wd, run_info)
-            state = (
-                load_checkpoint_state(result.best_path) if result.best_path else model.state_dict()
-            )
-        fresh = self._create(len(classes), start=False)
-        fresh.load_state_dict(state, strict=True)
-        self.classes_ = list(classes)
-        self.model_ = to_channels_last(fresh, device).eval()
-        self.loss_ = loss.to(device).eval()
+    def _after_fit(self, train: pd.DataFrame, y: np.ndarray) -> None:
+        """``needs_head`` losses: fit the SVM head on train embeddings (else no head)."""
         self.head_ = None
-        self.fit_result_ = result
-        if loss.needs_head:
+        if self._fitted_loss().needs_head:
             self.head_ = self._fit_head(train[PATH].tolist(), y)
 
     def _fit_head(self, paths: list[str], y: np.ndarray) -> Pipeline:
@@ -397,20 +329,13 @@ class CNNDetector(Detector):
             return super().explain_network()
         return self._model()
 
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        return dict(self._model().state_dict())
-
     def _save_extra(self, directory: Path) -> None:
         """Write the SVM head (``needs_head`` losses) as ``head.skops`` (skops, no pickle)."""
         if self.head_ is not None:
             save_head(self.head_, directory / HEAD_FILE)
 
     def _restore(self, tensors: dict[str, torch.Tensor], directory: Path) -> None:
-        classes = self.check_fitted()
-        device = torch_device(self.params.device)
-        model = self._create(len(classes), start=False)
-        model.load_state_dict(tensors, strict=True)
-        loss = self._make_loss(len(classes))
-        self.model_ = to_channels_last(model, device).eval()
-        self.loss_ = loss.to(device).eval()
-        self.head_ = load_head(directory / HEAD_FILE) if loss.needs_head else None
+        """The network and loss (see the base), plus the SVM head of ``needs_head`` losses."""
+        super()._restore(tensors, directory)
+        needs_head = self._fitted_loss().needs_head
+        self.head_ = load_head(directory / HEAD_FILE) if needs_head else None

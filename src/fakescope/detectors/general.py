@@ -20,23 +20,18 @@ every tensor (frozen backbone included), so a loaded detector needs no weights d
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from pydantic import Field, field_validator
 
 from fakescope.data.augment import AugmentConfig
-from fakescope.data.schema import PATH, encode_targets
-from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
-from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
-from fakescope.errors import ConfigError, NotFittedError
-from fakescope.losses import create_loss
+from fakescope.detectors.base import DETECTORS
+from fakescope.detectors.trainable import TrainableDetector, TrainableParams
+from fakescope.losses import Loss, create_loss
 from fakescope.models.general_net import GeneralNet
 from fakescope.models.intermediate import IntermediateTaps, Pool, create_frozen_timm
-from fakescope.train.devices import torch_device
 
 #: Default taps: the stem and the first three stages. On realgen-dev's leave-one-source-out
 #: (normalised) they gave 0.621 mean unseen AUC against 0.573 for every block plus the final
@@ -44,8 +39,8 @@ from fakescope.train.devices import torch_device
 LOW_LEVEL_TAPS = (0, 1, 2, 3)
 
 
-class GeneralParams(DetectorParams):
-    """Settings of the ``general`` detector (plus target, batch_size, num_workers, device, seed).
+class GeneralParams(TrainableParams):
+    """Settings of the ``general`` detector (plus those of :class:`TrainableParams` and the base).
 
     * ``backbone``: timm arch of the frozen feature extractor; ``pretrained``: its
       ImageNet weights (``efficientnet_lite0``: the packaged weights, offline; other
@@ -74,17 +69,10 @@ class GeneralParams(DetectorParams):
     branch_input: Literal["npr", "pixels"] = "npr"
     hidden: int = Field(default=128, ge=1)
     dropout: float = Field(default=0.2, ge=0, lt=1)
-    img_size: int = Field(default=224, ge=8)
     resize: Literal["resize", "crop"] = "crop"
     epochs: int = Field(default=8, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
-    weight_decay: float = Field(default=0.01, ge=0)
-    batch_size: int = Field(default=32, ge=1)
     class_weights: Literal["none", "balanced"] = "balanced"
     augment: AugmentConfig = AugmentConfig(preset="blur_jpeg_0.5", crop="random")
-    monitor: Literal["val_loss", "val_auc"] = "val_loss"
-    patience: int | None = Field(default=3, ge=0)
-    progress: bool = True
 
     @field_validator("taps")
     @classmethod
@@ -95,16 +83,15 @@ class GeneralParams(DetectorParams):
 
 
 @DETECTORS.register("general")
-class GeneralDetector(Detector):
+class GeneralDetector(TrainableDetector[GeneralNet]):
     """Frozen backbone taps + NPR branch + head; see the module docstring."""
 
     name = "general"
     Params = GeneralParams
     params: GeneralParams
-
-    def __init__(self, params: Any = None) -> None:
-        super().__init__(params)
-        self.model_: GeneralNet | None = None
+    RESUMABLE: ClassVar[frozenset[str]] = frozenset(
+        {"batch_size", "num_workers", "device", "progress", "epochs"}
+    )
 
     # ------------------------------------------------------------ model
     def _create(self, num_classes: int, *, start: bool = True) -> GeneralNet:
@@ -123,79 +110,15 @@ class GeneralDetector(Detector):
             dropout=p.dropout,
         )
 
-    def _model(self) -> GeneralNet:
-        if self.model_ is None:
-            raise NotFittedError("this general detector is not fitted; call fit() or load a bundle")
-        return self.model_
-
-    def _class_weights(self, y: np.ndarray, n: int) -> list[float] | None:
-        if self.params.class_weights == "none":
-            return None
-        counts = np.bincount(y, minlength=n).astype(np.float64)
-        return [len(y) / (n * c) if c else 0.0 for c in counts]
+    def _make_loss(self, num_classes: int, class_weights: list[float] | None = None) -> Loss:
+        """Cross-entropy over the head's ``num_classes`` logits."""
+        return create_loss("ce", None, num_classes, num_classes, class_weights)
 
     # ------------------------------------------------------------ hooks
-    @property
-    def input_config(self) -> InputConfig:
-        """``img_size`` px square (native-resolution crop by default), ImageNet mean/std."""
-        return InputConfig(
-            size=self.params.img_size,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            resize=self.params.resize,
-        )
-
     @property
     def embedding_dim(self) -> int:
         """E: ``tap_dim`` (taps) + ``tap_dim`` (NPR branch, when ``npr_channels`` > 0)."""
         return self.params.tap_dim * (2 if self.params.npr_channels > 0 else 1)
-
-    def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
-        import lightning as L  # lazy: Lightning is only needed to train
-
-        from fakescope.train.dataset import fit_datasets
-        from fakescope.train.fit import (
-            FitSettings,
-            fit_module,
-            load_checkpoint_state,
-            workdir_scope,
-        )
-        from fakescope.train.module import ClassifierModule
-
-        p = self.params
-        y, classes = encode_targets(train, p.target)
-        y_val = encode_targets(val, p.target, classes)[0] if val is not None else None
-        device = torch_device(p.device)
-        n = len(classes)
-        loss = create_loss("ce", None, n, n, self._class_weights(y, n))
-        train_ds, val_ds = fit_datasets(
-            train[PATH].tolist(),
-            y,
-            None if val is None else val[PATH].tolist(),
-            y_val,
-            self.input_config,
-            p.augment,
-        )
-        settings = FitSettings.from_params(p)
-        L.seed_everything(p.seed, workers=True, verbose=False)
-        model = self._create(n)
-        module = ClassifierModule(
-            model, n, loss=loss, lr=p.lr, weight_decay=p.weight_decay, epochs=p.epochs
-        )
-        run_info = {
-            "detector": self.name,
-            "classes": classes,
-            **p.model_dump(exclude={"batch_size", "num_workers", "device", "progress", "epochs"}),
-        }
-        with workdir_scope(workdir) as wd:
-            result = fit_module(module, train_ds, val_ds, settings, wd, run_info)
-            state = (
-                load_checkpoint_state(result.best_path) if result.best_path else model.state_dict()
-            )
-        fresh = self._create(n, start=False)
-        fresh.load_state_dict(state, strict=True)
-        self.classes_ = list(classes)
-        self.model_ = fresh.to(device).eval()
 
     def _logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits [B, C], embedding [B, E])`` of a batch, one forward pass, eval mode."""
@@ -225,19 +148,3 @@ class GeneralDetector(Detector):
             logits.cpu().numpy().astype(np.float32),
             emb.cpu().numpy().astype(np.float32),
         )
-
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        return dict(self._model().state_dict())
-
-    def _restore(self, tensors: dict[str, torch.Tensor], directory: Path) -> None:
-        classes = self.check_fitted()
-        model = self._create(len(classes), start=False)
-        try:
-            model.load_state_dict(tensors, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ConfigError(
-                f"the bundle's tensors do not fit a general detector with its params ({first}); "
-                "re-train it with this fakescope version"
-            ) from None
-        self.model_ = model.to(torch_device(self.params.device)).eval()

@@ -16,7 +16,6 @@ Validation loss: the same loss without CutMix and hints.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -27,27 +26,9 @@ from fakescope.losses import Loss
 from fakescope.losses.base import weighted_mean
 from fakescope.losses.confidence import BudgetLambda, confidence_penalty, hint_mask, hinted_nll
 from fakescope.models.unet_scorer import ScorerOutput, UNetScorer
+from fakescope.train.cutmix import maybe_cutmix
 from fakescope.train.dataset import Batch
 from fakescope.train.module import ClassifierModule
-
-
-def cutmix(x: Tensor, alpha: float) -> tuple[Tensor, Tensor, float]:
-    """CutMix ``x`` [B, C, H, W]: returns (mixed x, permutation [B], lam = share of the own image).
-
-    lam ~ Beta(alpha, alpha) sets the box area (1 - lam) * H * W; the box centre is uniform and
-    the box is clipped at the border, so the returned lam is the exact remaining share.
-    """
-    b, _, h, w = x.shape
-    lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    perm = torch.randperm(b, device=x.device)
-    cut = math.sqrt(1.0 - lam)
-    ch, cw = int(h * cut), int(w * cut)
-    cy, cx = int(torch.randint(h, (1,))), int(torch.randint(w, (1,)))
-    y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
-    x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
-    mixed = x.clone()
-    mixed[:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
-    return mixed, perm, 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
 
 
 class UNetScorerModule(ClassifierModule):
@@ -95,15 +76,13 @@ class UNetScorerModule(ClassifierModule):
         return weighted_mean(per, self.criterion.class_weights[y])
 
     def _step_loss(self, batch: Batch, train: bool) -> tuple[Tensor, ScorerOutput]:
-        x, y = batch.x, batch.y
-        perm, share = None, 1.0
-        if train and self.cutmix_prob > 0 and float(torch.rand(())) < self.cutmix_prob:
-            x, perm, share = cutmix(x, self.cutmix_alpha)
+        """(combined loss, network outputs) of a batch; training batches may be CutMixed."""
+        y = batch.y
+        mix = maybe_cutmix(batch.x, self.cutmix_prob if train else 0.0, self.cutmix_alpha)
+        x = mix.x
         out: ScorerOutput = self.model(x)
         hint = hint_mask(len(y), device=y.device) if train else None
-        task = self._task(out, y, hint)
-        if perm is not None:
-            task = share * task + (1.0 - share) * self._task(out, y[perm], hint)
+        task = mix.mix(lambda labels: self._task(out, labels, hint), y)
         recon = F.l1_loss(out.reconstruction.float(), x.float())
         loss = (1.0 - self.recon_weight) * task + self.recon_weight * recon
         if out.confidence_logit is not None and train:

@@ -17,30 +17,29 @@ average-pooled to ``residual_size`` r (higher = worse reconstructed).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from fakescope.data.augment import AugmentConfig
-from fakescope.data.schema import PATH, encode_targets
 from fakescope.data.transforms import InputConfig
-from fakescope.detectors.base import DETECTORS, Detector, DetectorParams
-from fakescope.errors import ConfigError, NotFittedError
+from fakescope.detectors.base import DETECTORS
+from fakescope.detectors.trainable import TrainableDetector, TrainableParams
+from fakescope.errors import ConfigError
 from fakescope.losses import Loss, create_loss
 from fakescope.models.unet_scorer import ScorerOutput, UNetScorer
-from fakescope.train.devices import torch_device
+
+if TYPE_CHECKING:
+    from fakescope.train.module import ClassifierModule
 
 #: Key of the reconstruction residual maps in ``Features.extras``.
 RESIDUAL = "residual"
 
 
-class UNetParams(DetectorParams):
-    """Settings of the ``unet`` detector (plus target, batch_size, num_workers, device, seed).
+class UNetParams(TrainableParams):
+    """Settings of the ``unet`` detector (plus those of :class:`TrainableParams` and the base).
 
     * ``img_size``/``resize``: the input (sides must be divisible by 2^``depth``).
     * ``width``/``depth``/``mlp_hidden``/``dropout``: network size (see the model module).
@@ -68,21 +67,18 @@ class UNetParams(DetectorParams):
     cutmix_prob: float = Field(default=0.5, ge=0, le=1)
     cutmix_alpha: float = Field(default=1.0, gt=0)
     epochs: int = Field(default=20, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=1e-3, ge=0)
     plateau_factor: float = Field(default=0.5, gt=0, lt=1)
     plateau_patience: int = Field(default=3, ge=0)
     batch_size: int = Field(default=32, ge=2)
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
-    augment: AugmentConfig = AugmentConfig()
-    monitor: Literal["val_loss", "val_auc"] = "val_loss"
     patience: int | None = Field(default=5, ge=0)
     residual_size: int = Field(default=32, ge=1)
     progress: bool = True
 
 
 @DETECTORS.register("unet")
-class UNetScorerDetector(Detector):
+class UNetScorerDetector(TrainableDetector[UNetScorer]):
     """U-Net classifier + reconstruction (+ confidence); see the module docstring."""
 
     name = "unet"
@@ -97,12 +93,10 @@ class UNetScorerDetector(Detector):
                 f"unet img_size {p.img_size} is not divisible by 2^depth = {1 << p.depth}; "
                 "change img_size or depth"
             )
-        self.model_: UNetScorer | None = None
-        self.loss_: Loss | None = None
-        self.fit_result_: Any = None
 
     # ------------------------------------------------------------ model
-    def _create(self, num_classes: int) -> UNetScorer:
+    def _create(self, num_classes: int, *, start: bool = True) -> UNetScorer:
+        """The scorer (random init: it has no start weights, so ``start`` changes nothing)."""
         p = self.params
         return UNetScorer(
             1 if p.loss == "bce" else num_classes,
@@ -113,17 +107,34 @@ class UNetScorerDetector(Detector):
             confidence=p.confidence,
         )
 
-    def _make_loss(self, num_classes: int, y: np.ndarray | None = None) -> Loss:
-        weights = None
-        if y is not None and self.params.class_weights == "balanced":
-            counts = np.bincount(y, minlength=num_classes).astype(np.float64)
-            weights = [len(y) / (num_classes * c) if c else 0.0 for c in counts]
-        return create_loss(self.params.loss, None, num_classes, num_classes, weights)
+    def _make_loss(self, num_classes: int, class_weights: list[float] | None = None) -> Loss:
+        """``loss`` (bce: binary only, a one-line error otherwise) for ``num_classes`` classes."""
+        if self.params.loss == "bce" and num_classes != 2:
+            raise ConfigError(f"unet loss=bce needs 2 classes, got {num_classes}; use loss=ce")
+        return create_loss(self.params.loss, None, num_classes, num_classes, class_weights)
 
-    def _model(self) -> UNetScorer:
-        if self.model_ is None or self.loss_ is None:
-            raise NotFittedError("this unet detector is not fitted; call fit() or load a bundle")
-        return self.model_
+    def _module(
+        self, model: UNetScorer, loss: Loss, num_classes: int, has_val: bool
+    ) -> ClassifierModule:
+        """:class:`~fakescope.detectors.unet_module.UNetScorerModule` (see its docstring)."""
+        from fakescope.detectors.unet_module import UNetScorerModule
+
+        p = self.params
+        return UNetScorerModule(
+            model,
+            num_classes,
+            loss=loss,
+            lr=p.lr,
+            weight_decay=p.weight_decay,
+            recon_weight=p.recon_weight,
+            cutmix_prob=p.cutmix_prob,
+            cutmix_alpha=p.cutmix_alpha,
+            budget=p.budget,
+            lambda_init=p.lambda_init,
+            plateau_factor=p.plateau_factor,
+            plateau_patience=p.plateau_patience,
+            has_val=has_val,
+        )
 
     @property
     def input_config(self) -> InputConfig:
@@ -140,67 +151,6 @@ class UNetScorerDetector(Detector):
         """D = width * 2^depth: the pooled bottleneck of the encoder."""
         return self.params.width << self.params.depth
 
-    # ------------------------------------------------------------ training
-    def _fit(self, train: pd.DataFrame, val: pd.DataFrame | None, workdir: Path | None) -> None:
-        import lightning as L
-
-        from fakescope.detectors.unet_module import UNetScorerModule
-        from fakescope.train.dataset import fit_datasets
-        from fakescope.train.fit import (
-            FitSettings,
-            fit_module,
-            load_checkpoint_state,
-            workdir_scope,
-        )
-
-        p = self.params
-        y, classes = encode_targets(train, p.target)
-        y_val = encode_targets(val, p.target, classes)[0] if val is not None else None
-        device = torch_device(p.device)
-        if p.loss == "bce" and len(classes) != 2:
-            raise ConfigError(f"unet loss=bce needs 2 classes, got {len(classes)}; use loss=ce")
-        loss = self._make_loss(len(classes), y)
-        train_ds, val_ds = fit_datasets(
-            train[PATH].tolist(),
-            y,
-            None if val is None else val[PATH].tolist(),
-            y_val,
-            self.input_config,
-            p.augment,
-        )
-        settings = FitSettings.from_params(p)
-        L.seed_everything(p.seed, workers=True, verbose=False)
-        model = self._create(len(classes))
-        module = UNetScorerModule(
-            model,
-            len(classes),
-            loss=loss,
-            lr=p.lr,
-            weight_decay=p.weight_decay,
-            recon_weight=p.recon_weight,
-            cutmix_prob=p.cutmix_prob,
-            cutmix_alpha=p.cutmix_alpha,
-            budget=p.budget,
-            lambda_init=p.lambda_init,
-            plateau_factor=p.plateau_factor,
-            plateau_patience=p.plateau_patience,
-            has_val=val_ds is not None,
-        )
-        run_info = {"detector": self.name, "classes": classes, **p.model_dump(mode="json")}
-        for key in ("device", "num_workers", "progress", "epochs", "patience"):
-            run_info.pop(key, None)  # may change between resumed runs
-        with workdir_scope(workdir) as wd:
-            result = fit_module(module, train_ds, val_ds, settings, wd, run_info)
-            state = (
-                load_checkpoint_state(result.best_path) if result.best_path else model.state_dict()
-            )
-        fresh = self._create(len(classes))
-        fresh.load_state_dict(state, strict=True)
-        self.classes_ = list(classes)
-        self.model_ = fresh.to(device).eval()
-        self.loss_ = loss.to(device).eval()
-        self.fit_result_ = result
-
     # ------------------------------------------------------------ inference
     @torch.inference_mode()
     def outputs(self, x: torch.Tensor) -> ScorerOutput:
@@ -209,8 +159,8 @@ class UNetScorerDetector(Detector):
         return model(x.to(next(model.parameters()).device))
 
     def _proba(self, out: ScorerOutput) -> np.ndarray:
-        assert self.loss_ is not None
-        return self.loss_.proba(out.logits.float()).cpu().numpy().astype(np.float32)
+        """Class probabilities [B, C] of the scorer's logits."""
+        return self._fitted_loss().proba(out.logits.float()).cpu().numpy().astype(np.float32)
 
     def residual_map(self, out: ScorerOutput, x: torch.Tensor) -> torch.Tensor:
         """(reconstruction - x)^2 averaged over channels [B, 1, H, W] (full resolution)."""
@@ -248,15 +198,3 @@ class UNetScorerDetector(Detector):
         """Logits [B, C] of ``x`` [B, 3, H, W] with autograd (for ODIN)."""
         model = self._model().eval()
         return self._as_logits(model(x.to(next(model.parameters()).device)).logits.float())
-
-    # ------------------------------------------------------------ bundle
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        return dict(self._model().state_dict())
-
-    def _restore(self, tensors: dict[str, torch.Tensor], directory: Path) -> None:
-        classes = self.check_fitted()
-        model = self._create(len(classes))
-        model.load_state_dict(tensors, strict=True)
-        device = torch_device(self.params.device)
-        self.model_ = model.to(device).eval()
-        self.loss_ = self._make_loss(len(classes)).to(device).eval()

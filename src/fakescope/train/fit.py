@@ -7,6 +7,9 @@ Layout of a training workdir (a temp dir, deleted afterwards, when None)::
     <workdir>/checkpoints/run.json        what was trained (refuses a mismatched resume)
     <workdir>/logs/version_K/metrics.csv  Lightning's CSV log of every run
 
+:func:`fit_network` is the one training call of every trainable network (the
+detectors' :class:`~fakescope.detectors.trainable.TrainableDetector` and the
+continual runner): it fits in the workdir and returns the best epoch's weights.
 If ``last.ckpt`` exists, :func:`fit_module` resumes from it (weights, optimiser,
 scheduler, epoch counter, early-stopping and checkpoint state). Lightning
 checkpoints are training state that fakescope itself wrote into the user's own
@@ -21,7 +24,7 @@ import logging
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -31,6 +34,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fakescope.data.loader import default_workers
@@ -254,6 +258,42 @@ def load_checkpoint_state(path: Path, prefix: str = "model.") -> dict[str, torch
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     state: dict[str, torch.Tensor] = ckpt["state_dict"]
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+#: The training call :func:`fit_network` makes (tests wrap :func:`fit_module` to count calls).
+FitFn = Callable[
+    [L.LightningModule, Dataset[Any], Dataset[Any] | None, FitSettings, Path, dict[str, Any]],
+    FitResult,
+]
+
+
+def fit_network(
+    module: L.LightningModule,
+    train: Dataset[Any],
+    val: Dataset[Any] | None,
+    settings: FitSettings,
+    workdir: Path | None,
+    run_info: dict[str, Any],
+    *,
+    fit: FitFn = fit_module,
+) -> tuple[dict[str, torch.Tensor], FitResult]:
+    """Fit ``module`` in ``workdir`` (None = a temporary one) and return the best weights.
+
+    ``module.model`` is the trained network; the returned state dict is its best
+    epoch on the monitored metric (from the best checkpoint; the final weights when
+    no checkpoint was written), read before a temporary workdir is deleted.
+    ``fit``: the training call (default :func:`fit_module`, same arguments).
+    """
+    network = module.model
+    if not isinstance(network, nn.Module):
+        raise TypeError(f"{type(module).__name__}.model must be the nn.Module being trained")
+    with workdir_scope(workdir) as wd:
+        result = fit(module, train, val, settings, wd, run_info)
+        if result.best_path is not None:
+            state = load_checkpoint_state(result.best_path)
+        else:
+            state = dict(network.state_dict())
+    return state, result
 
 
 @contextmanager
