@@ -207,3 +207,40 @@ def test_save_refuses_a_file_at_the_bundle_path(
     with pytest.raises(BundleError, match="is a file"):
         det.save(tmp_path / "model")
     assert (tmp_path / "model").read_text() == "mine"
+
+
+def test_bundle_object_saves_and_loads_every_part_together(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
+    from fakescope.bundle import DATA_USE, Bundle
+    from fakescope.inference.calibration import Band, Calibrator
+
+    det, paths = fitted
+    cal = Calibrator("platt", {"a": 0.7, "b": -0.2}, Band(0.1, 0.4, 0.6, 20, 20), "band", 40)
+    uses = [{"step": "unsure band", "data": "calibration", "rows": 40}]
+    where = Bundle(det, cal, None, uses).save(tmp_path / "b")
+    assert {p.name for p in where.iterdir()} >= {CONFIG, WEIGHTS, META, "calibration.json"}
+    assert read_meta(where)[DATA_USE] == uses
+    back = Bundle.load(where)
+    assert back.calibrator is not None and back.calibrator.to_dict() == cal.to_dict()
+    assert back.abstainer is None and back.data_use == uses
+    np.testing.assert_allclose(back.detector.predict(paths).proba, det.predict(paths).proba)
+    plain = Bundle.load(save_bundle(det, tmp_path / "plain"))  # no extras, no data_use
+    assert plain.calibrator is None and plain.abstainer is None and plain.data_use == []
+    with pytest.raises(fakescope.errors.ConfigError, match="backend"):
+        Bundle.load(where, backend="tensorrt")
+
+
+def test_failed_bundle_save_keeps_the_old_bundle_whole(
+    fitted: tuple[TinyDetector, list[str]], tmp_path: Path
+) -> None:
+    from fakescope.bundle import Bundle
+    from fakescope.inference.calibration import Calibrator
+
+    det, _ = fitted
+    cal = Calibrator("platt", {"a": 1.0, "b": 0.0}, None, "no band", 10)
+    where = Bundle(det, cal).save(tmp_path / "b")
+    with pytest.raises(BoomError):
+        Bundle(as_failing(det, FailingExtra), None).save(where)
+    assert (where / "calibration.json").is_file()  # nothing half-replaced
+    assert Bundle.load(where).calibrator is not None

@@ -98,7 +98,8 @@ def test_train_adds_calibration_and_abstainer_unless_told_not_to(
     assert (vm.calibrator is not None) == extras and (vm.abstainer is not None) == extras
     if extras:
         assert vm.calibrator is not None and vm.calibrator.band is not None
-        assert vm.calibrator.n_val == 12 and "platt calibration" in res.stdout
+        # 12 val images: 6 (3 real + 3 fake) set the threshold, the other 6 the calibration
+        assert vm.calibrator.n_val == 6 and "platt calibration" in res.stdout
         assert "OOD abstainer" in res.stdout
         verdicts = vm.decide_paths(sorted((dataset / "gan" / "test").rglob("*.png")))
         assert all(v.ood_score is not None and v.verdict for v in verdicts)
@@ -132,3 +133,26 @@ def test_no_progress_hides_the_bars_of_calibration_and_abstainer(
     assert ("calibrating" in res.output) is progress
     assert ("ood: training features" in res.output) is progress
     assert "saved bundle to" in res.output and "OOD abstainer" in res.output  # results stay
+
+
+def test_train_records_which_data_set_what_and_bundle_info_shows_it(
+    runner: CliRunner, dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "b"
+    flags = ["--alpha", "0.5", "--cal-fraction", "0.34"]
+    res = runner.invoke(app, ["train", "--data", str(dataset), "--out", str(out), *TINY, *flags])
+    assert res.exit_code == 0, res.output
+    uses = {u["step"]: (u["data"], u["rows"]) for u in read_meta(out)["data_use"]}
+    # 12 val images, 6 per label: round(6 * .34) = 2 per label go to calibration
+    assert uses["weights"] == ("train", 24)
+    assert uses["early stopping / threshold"] == ("val", 8)
+    for step in ("platt calibration", "unsure band", "ood threshold"):
+        assert uses[step] == ("calibration", 4)
+    info = runner.invoke(app, ["bundle", "info", str(out)])
+    assert info.exit_code == 0, info.output
+    assert "data: unsure band" in info.stdout and "calibration (4 images)" in info.stdout
+    assert "val (8 images)" in info.stdout
+    bad = runner.invoke(
+        app, ["train", "--data", str(dataset), "--out", str(out), *TINY, "--cal-fraction", "1"]
+    )
+    assert bad.exit_code == 2 and "--cal-fraction" in bad.stderr

@@ -144,5 +144,5 @@ def test_face_files_keep_order_and_errors(vm, lfw: list[Image.Image], tmp_path: 
     out = vm.decide_paths([face, bad, other], faces=True, batch_size=2)
     assert [Path(v.path).name for v in out] == ["face.jpg", "bad.jpg", "noise.png"]
     assert out[0].faces is not None and len(out[0].faces) == 1 and out[0].reason.endswith("1 face")
-    assert out[1].error and out[1].verdict == ""
+    assert out[1].error and out[1].verdict is None
     assert out[2].faces == () and out[2].reason.startswith("no face found")

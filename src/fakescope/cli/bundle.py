@@ -16,6 +16,7 @@ app = typer.Typer(help="Inspect saved detector bundles.", no_args_is_help=True)
 def meta_rows(meta: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, str]]:
     """(name, value) rows describing a bundle's ``meta.json`` and detector params."""
     known = {
+        "data_use",
         "detector",
         "classes",
         "threshold",
@@ -34,8 +35,23 @@ def meta_rows(meta: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, s
         ("input", json.dumps(meta.get("input", {}))),
         ("embedding dim", str(meta.get("embedding_dim", "?"))),
     ]
+    rows.extend(data_use_rows(meta))
     rows.extend((k, json.dumps(v)) for k, v in meta.items() if k not in known)
     rows.extend((f"params.{k}", json.dumps(v)) for k, v in params.items())
+    return rows
+
+
+def data_use_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """``("data: <step>", "<data set> (<n> images)")`` per fitted part, from ``meta["data_use"]``;
+    one row saying it is unknown for bundles made before it was recorded."""
+    uses = meta.get("data_use")
+    if not isinstance(uses, list) or not uses:
+        return [("data", "not recorded (bundle not made by 'fakescope train' of this version)")]
+    rows = []
+    for use in uses:
+        if isinstance(use, dict):
+            step, data, n = use.get("step", "?"), use.get("data", "?"), use.get("rows", "?")
+            rows.append((f"data: {step}", f"{data} ({n} images)"))
     return rows
 
 
@@ -43,7 +59,7 @@ def meta_rows(meta: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, s
 def info(
     bundle: Annotated[Path, typer.Argument(help="Bundle folder written by 'fakescope train'.")],
 ) -> None:
-    """Print a bundle's detector, classes, threshold, version and input config."""
+    """Print a bundle's detector, classes, threshold, version, input config and which data set what."""
     with cli_errors():
         import yaml
 

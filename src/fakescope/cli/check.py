@@ -62,12 +62,8 @@ def check(
     logistic head, torch backend); others are a one-line error before any scoring.
     """
     with cli_errors():
-        from fakescope.inference.verdict import (
-            NO_CALIBRATION,
-            Verdict,
-            VerdictModel,
-            check_threshold,
-        )
+        from fakescope.inference.decision import error_verdict
+        from fakescope.inference.verdict import NO_CALIBRATION, VerdictModel, check_threshold
 
         if threshold is not None:
             check_threshold(threshold)
@@ -78,9 +74,7 @@ def check(
         readable = [p for p in files if not p.is_dir()]
         scored = iter(vm.decide_paths(readable, threshold=threshold, num_workers=0, faces=faces))
         verdicts = [
-            Verdict(str(p), None, None, "", "", None, "", f"{p} is a folder; pass image files")
-            if p.is_dir()
-            else next(scored)
+            error_verdict(p, f"{p} is a folder; pass image files") if p.is_dir() else next(scored)
             for p in files
         ]
         heatmaps = None if explain_dir is None else _heatmaps(vm, verdicts, explain_dir)
@@ -146,7 +140,7 @@ def _table(
             v.reason,
             "" if v.ood_score is None else f"{v.ood_score:.3g}",
         ]
-        cells += [Text(v.cls)] if multiclass else []
+        cells += [Text(v.cls or "")] if multiclass else []
         cells += [Text(_faces_cell(v))] if faces else []
         cells += [Text(heatmaps[k] or "")] if heatmaps is not None else []
         table.add_row(*cells, Text(v.error))
@@ -159,5 +153,5 @@ def _faces_cell(v: Verdict) -> str:
     for f in v.faces or ():
         x0, y0, x1, y1 = f.box
         p = "" if f.verdict.p_fake is None else f"{f.verdict.p_fake:.3f}"
-        lines.append(f"({x0},{y0})-({x1},{y1}) {f.verdict.verdict} {p}")
+        lines.append(f"({x0},{y0})-({x1},{y1}) {f.verdict.verdict or ''} {p}")
     return "\n".join(lines)

@@ -57,7 +57,22 @@ def _evaluate_bundle(model: Path, cfg: ExperimentConfig, progress: bool) -> Repo
         **report.meta,
     }
     _add_calibration(report, model)
+    _add_verdicts(report, model, test, progress)
     return report
+
+
+def _add_verdicts(report: Report, model: Path, test: pd.DataFrame, progress: bool) -> None:
+    """Add the ``verdicts`` section (real / fake / unsure x true label, through the one
+    decision path) when the bundle has a calibration or an OOD abstainer."""
+    from fakescope.data.schema import LABEL, PATH
+    from fakescope.eval.verdict_counts import count_verdicts, verdict_section
+    from fakescope.inference.verdict import VerdictModel
+
+    vm = VerdictModel.load(model)
+    if vm.calibrator is None and vm.abstainer is None:
+        return
+    verdicts = vm.decide_paths(test[PATH].tolist(), progress="verdicts" if progress else None)
+    report.add_section(verdict_section(count_verdicts(verdicts, test[LABEL].to_numpy())))
 
 
 def _add_calibration(report: Report, model: Path) -> None:
@@ -205,6 +220,7 @@ def evaluate(
         diagram = _write_diagram(report, Path(cfg.out))
         print_overall(report)
         print_calibration(report)
+        print_verdicts(report)
         names = ", ".join([p.name for p in files.values()] + ([diagram.name] if diagram else []))
         out.print(f"wrote report to {cfg.out} ({names})")
 
@@ -250,6 +266,24 @@ def print_calibration(report: Report) -> None:
     out.print(
         f"calibration ({d['method']}, {d['n_bins']} bins, {d['n_test']} test images): "
         f"ECE raw {d['ece_raw']:.4f} -> calibrated {d['ece_calibrated']:.4f}"
+    )
+
+
+def print_verdicts(report: Report) -> None:
+    """Print the ``verdicts`` section's counts line, when the report has one."""
+    from fakescope.eval.verdict_counts import KEY
+
+    section = report.section(KEY)
+    if section is None:
+        return
+    d = section.payload()
+    c = d["counts"]
+    unsure = c["real"]["unsure"] + c["fake"]["unsure"]
+    rate = d["unsure_rate"]
+    out.print(
+        f"verdicts on {d['n']} test images: real {c['real']['real']}/{c['fake']['real']} "
+        f"(true real/fake), fake {c['real']['fake']}/{c['fake']['fake']}, unsure {unsure}"
+        + ("" if rate is None else f" ({rate:.0%})")
     )
 
 

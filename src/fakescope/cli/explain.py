@@ -55,8 +55,9 @@ def explain(
     with cli_errors():
         from fakescope.data.decode import load_image
         from fakescope.errors import DecodeError
+        from fakescope.inference.decision import error_verdict
         from fakescope.inference.heatmap import check_explainable, explain_image
-        from fakescope.inference.verdict import NO_CALIBRATION, Verdict, VerdictModel
+        from fakescope.inference.verdict import NO_CALIBRATION, VerdictModel
 
         files = [p.expanduser() for p in images]
         targets = _targets(files, out_path.expanduser())
@@ -67,7 +68,7 @@ def explain(
             try:
                 image = load_image(path)
             except DecodeError as exc:
-                rows.append((Verdict(str(path), None, None, "", "", None, "", str(exc)), ""))
+                rows.append((error_verdict(path, str(exc)), ""))
                 continue
             verdict = vm.decide_images([image], [str(path)])[0]
             explain_image(vm, image).save(target, alpha)

@@ -1,4 +1,4 @@
-"""``fakescope train``: index a dataset, fit a detector on its train split, save a bundle."""
+"""``fakescope train``: parse options, call :func:`fakescope.inference.fit_bundle.fit_bundle`, save."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from fakescope.config import DataConfig
-    from fakescope.detectors.base import Detector
 
 DataOpt = Annotated[
     Path | None, typer.Option("--data", "-d", help="Dataset root folder (or manifest) [data.root].")
@@ -81,7 +80,7 @@ def train(
         bool,
         typer.Option(
             "--calibrate/--no-calibrate",
-            help="Fit P(fake) calibration + the conformal unsure band on the val split.",
+            help="Fit P(fake) calibration + the conformal unsure band on held-out val images.",
         ),
     ] = True,
     alpha: Annotated[
@@ -98,13 +97,23 @@ def train(
             help="Fit the default OOD abstainer (unsure: out of distribution).",
         ),
     ] = True,
+    cal_fraction: Annotated[
+        float,
+        typer.Option(
+            "--cal-fraction",
+            help="Share of the val split held out (per label) for calibration, the unsure band "
+            "and the OOD threshold; the rest sets early stopping and the threshold.",
+        ),
+    ] = 0.5,
     progress: ProgressOpt = True,
 ) -> None:
-    """Train a detector on the train split (threshold chosen on val) and save it as a bundle.
+    """Train a detector on the train split and save it as a bundle.
 
-    Then, on the validation split: a P(fake) calibrator with a conformal "unsure"
-    band (calibration.json) and the default OOD abstainer (ood.json), unless
-    --no-calibrate / --no-ood.
+    The val split is divided (per label, seeded): one part sets early stopping
+    and the threshold, the other (--cal-fraction) the P(fake) calibrator with its
+    conformal "unsure" band (calibration.json) and the OOD abstainer's threshold
+    (ood.json), unless --no-calibrate / --no-ood. meta.json records which data
+    set what ('fakescope bundle info' shows it).
     """
     with cli_errors():
         cfg = build_config(
@@ -121,12 +130,19 @@ def train(
             },
             sets,
         )
+        from rich.text import Text
+
         from fakescope.data.schema import SPLIT
         from fakescope.detectors import DETECTORS
         from fakescope.errors import ConfigError, DataError
+        from fakescope.inference.fit_bundle import fit_bundle
 
         if not 0.0 < alpha < 1.0:
             raise ConfigError(f"--alpha must be between 0 and 1 (exclusive), got {alpha}")
+        if not 0.0 < cal_fraction < 1.0:
+            raise ConfigError(
+                f"--cal-fraction must be between 0 and 1 (exclusive), got {cal_fraction}"
+            )
 
         # Validate the detector name and params before the (possibly slow) indexing.
         det = DETECTORS.get(cfg.detector.name)(cfg.detector.params)
@@ -143,53 +159,22 @@ def train(
             f"training {cfg.detector.name} on {len(train_rows)} images "
             f"(validation: {len(val_rows)}) from {cfg.data.root}"
         )
-        det.fit(train_rows, val_rows if len(val_rows) else None, workdir=cfg.workdir)
-        where = det.save(cfg.out)
+        result = fit_bundle(
+            det,
+            train_rows,
+            val_rows,
+            workdir=cfg.workdir,
+            calibrate=calibrate,
+            alpha=alpha,
+            ood=ood,
+            cal_fraction=cal_fraction,
+            seed=det.params.seed,
+            progress=progress,
+        )
+        for line in result.notes:
+            out.print(line)
+        for line in result.warnings:
+            err.print(Text(f"warning: {line}", style="yellow"))
+        where = result.bundle.save(cfg.out)
         classes = ", ".join(det.check_fitted())
         out.print(f"saved bundle to {where} (classes: {classes}; threshold {det.threshold_:.4g})")
-        if calibrate:
-            _add_calibration(det, val_rows, where, alpha, progress=progress)
-        if ood:
-            _add_abstainer(det, train_rows, val_rows, where, progress=progress)
-
-
-def _add_calibration(
-    det: Detector, val_rows: pd.DataFrame, where: Path, alpha: float, *, progress: bool
-) -> None:
-    """Fit and store the calibrator; a problem is a warning (the bundle works without it)."""
-    from rich.text import Text
-
-    from fakescope.errors import DataError
-    from fakescope.inference.calibration import calibrate_detector
-
-    try:
-        label = "calibrating" if progress else None
-        cal = calibrate_detector(det, val_rows, alpha=alpha, progress=label)
-    except DataError as exc:
-        err.print(Text(f"warning: not calibrated: {exc}", style="yellow"))
-        return
-    cal.save(where)
-    out.print(cal.describe())
-
-
-def _add_abstainer(
-    det: Detector, train_rows: pd.DataFrame, val_rows: pd.DataFrame, where: Path, *, progress: bool
-) -> None:
-    """Fit and store the default OOD abstainer; a problem is a warning."""
-    from rich.text import Text
-
-    from fakescope.errors import DataError
-    from fakescope.ood.abstain import Abstainer
-
-    if val_rows.empty:
-        err.print(Text("warning: no OOD abstainer: the validation split is empty", style="yellow"))
-        return
-    try:
-        ab = Abstainer.fit(det, train_rows, val_rows, progress=progress)
-    except DataError as exc:
-        err.print(Text(f"warning: no OOD abstainer: {exc}", style="yellow"))
-        return
-    ab.save(where)
-    out.print(
-        f"OOD abstainer ({ab.scorer}): threshold {ab.threshold_:.4g} keeps {ab.keep:.0%} of val"
-    )

@@ -25,9 +25,10 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from fakescope.data.loader import run_batches
-from fakescope.data.schema import FAKE, LABEL, PATH, REAL, TARGETS
+from fakescope.data.schema import LABEL, PATH, REAL, TARGETS
 from fakescope.data.transforms import InputConfig, eval_transform
 from fakescope.errors import DataError, FakescopeError, NotFittedError
+from fakescope.inference.types import cut
 from fakescope.registry import Registry
 
 if TYPE_CHECKING:
@@ -153,8 +154,7 @@ class Prediction:
 
         ``threshold`` None = ``self.threshold``.
         """
-        cut = self.threshold if threshold is None else float(threshold)
-        return [None if np.isnan(p) else (FAKE if p >= cut else REAL) for p in self.p_fake]
+        return cut(self.p_fake, self.threshold if threshold is None else float(threshold))
 
     def decide(self, threshold: float | None = None) -> list[str | None]:
         """The class of each row under the routing rule (class docstring); None for failed files.

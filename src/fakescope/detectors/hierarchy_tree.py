@@ -26,6 +26,7 @@ from fakescope.data.schema import FAMILY, GENERATOR, REAL, UNKNOWN_FAMILY
 from fakescope.data.transforms import InputConfig
 from fakescope.detectors.base import LevelPrediction, Prediction
 from fakescope.errors import ConfigError, DataError
+from fakescope.inference.types import fake_mask
 
 #: Columns of :meth:`TreeProba.route` (after ``path``, which ``HierarchyDetector.route`` adds).
 ROUTE_COLUMNS: tuple[str, ...] = (
@@ -208,7 +209,8 @@ class TreeProba:
     def route(self, threshold: float = 0.5) -> pd.DataFrame:
         """The greedy path per file under :class:`Prediction`'s routing rule, columns :data:`ROUTE_COLUMNS`.
 
-        ``is_fake``: ``p_fake >= threshold`` (the detector passes its ``threshold_``);
+        ``is_fake``: ``p_fake >= threshold`` (:func:`fakescope.inference.types.fake_mask`, the
+        one real/fake cut; the detector passes its ``threshold_``);
         ``family``/``generator`` (and their probabilities): the argmax branch below
         "fake", given for every decodable file (also those routed to real);
         ``predicted``: the path's end ("real" or a generator); ``path_proba``: its
@@ -218,7 +220,7 @@ class TreeProba:
         ok = ~np.isnan(self.p_real)
         p_fake = self.p_fake.astype(np.float64)
         fam_idx, generator, p_family, p_generator = self._greedy()
-        is_fake = ok & (np.nan_to_num(p_fake, nan=-1.0) >= threshold)
+        is_fake = fake_mask(p_fake, threshold)  # THE cut; NaN (failed) -> False
         family = np.asarray(self.families, dtype=object)[fam_idx]
         predicted = np.where(is_fake, generator, REAL).astype(object)
         for column in (family, generator, predicted):

@@ -15,6 +15,7 @@ from fakescope.eval import (
     leave_one_out,
     metrics,
     ood_protocol,  # noqa: F401 - registers the "ood" protocol
+    verdict_counts,  # noqa: F401 - registers the "verdicts" report section
 )
 from fakescope.eval.metrics import OVERALL, binary_metrics, group_masks, group_metrics
 from fakescope.eval.protocols import (

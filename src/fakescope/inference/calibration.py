@@ -1,11 +1,17 @@
-"""Calibrated P(fake) and a split-conformal "unsure" band, fitted on the validation split.
+"""Calibrated P(fake) and a split-conformal "unsure" band, fitted on held-out calibration images.
 
-:class:`Calibrator` holds two independent things, both fitted on the validation
-images of a bundle (never on test labels):
+:class:`Calibrator` holds two independent things, both fitted on the
+calibration images of a bundle - a part of the validation split that the
+detector's early stopping and threshold never saw
+(:mod:`fakescope.inference.fit_bundle`), never on test labels:
 
 1. A monotone map ``raw P(fake) -> calibrated P(fake)`` (the number users see).
-   Default ``"platt"``: a 1-D logistic regression on ``logit(p)`` (2 parameters,
-   ``p_cal = sigmoid(a * logit(p) + b)``), fitted by scikit-learn with Platt's
+   Default ``"platt"``: a 1-D logistic regression on the logit of P(fake)
+   (2 parameters, ``p_cal = sigmoid(a * z + b)``). ``z`` is the model's own logit
+   when the caller has it (``logit=`` of :meth:`Calibrator.fit` /
+   :meth:`Calibrator.transform`, float64), else ``logit(p)`` of the clipped
+   P(fake): a float32 P(fake) of a confident image has lost most of the digits of
+   ``1 - p``, and ``a < 1`` would magnify that loss. It is fitted by scikit-learn with Platt's
    smoothed targets ``(n1 + 1) / (n1 + 2)`` and ``1 / (n0 + 2)`` so that a
    perfectly separated validation set does not send the slope to infinity.
    Why Platt: validation sets here are small (tens to a few hundred images);
@@ -18,18 +24,18 @@ images of a bundle (never on test labels):
 
 2. The unsure band: label-conditional (Mondrian) split-conformal prediction
    sets on the *raw* P(fake) ``p``. Nonconformity of a real image is ``p``, of
-   a fake one ``1 - p``. For each class ``y`` with ``n_y`` validation images,
+   a fake one ``1 - p``. For each class ``y`` with ``n_y`` calibration images,
    ``q_y`` is the ``ceil((n_y + 1)(1 - alpha))``-th smallest nonconformity.
    The prediction set of a new image is ``{real if p <= q_real} u {fake if
-   1 - p <= q_fake}``. **Guarantee**: if the new image and the validation
+   1 - p <= q_fake}``. **Guarantee**: if the new image and the calibration
    images of its true class are exchangeable (same source, the detector
-   trained without them), ``P(true class in set | class) >= 1 - alpha`` for
+   trained and early-stopped without them), ``P(true class in set | class) >= 1 - alpha`` for
    each class separately, hence also marginally - whatever the detector. The
    band uses the raw scores, so it does not depend on the calibration map fitted
    on the same images. It is not a guarantee under distribution shift (new
    generators): that is what the OOD abstainer is for. A set other than the
    single class the threshold chose (both classes, none, or the other class)
-   makes the verdict "unsure". With fewer than ``1/alpha - 1`` validation
+   makes the verdict "unsure". With fewer than ``1/alpha - 1`` calibration
    images of a class the quantile is infinite; the band is then switched off
    (``band is None``) and :attr:`Calibrator.band_note` says why, rather than
    calling every image unsure.
@@ -54,6 +60,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from fakescope.detectors.base import Detector
+    from fakescope.ood.abstain import Abstainer
 
 #: File name inside a bundle folder.
 FILENAME = "calibration.json"
@@ -115,7 +122,7 @@ def fit_band(p_raw: np.ndarray, y: np.ndarray, alpha: float) -> tuple[Band | Non
     need = math.ceil(1.0 / alpha - 1.0)
     if math.isinf(q_real) or math.isinf(q_fake):
         return None, (
-            f"unsure band off: validation has {len(real)} real and {len(fake)} fake images; "
+            f"unsure band off: calibration has {len(real)} real and {len(fake)} fake images; "
             f"alpha={alpha:g} needs at least {need} of each"
         )
     band = Band(alpha, q_real, 1.0 - q_fake, len(real), len(fake))
@@ -156,11 +163,13 @@ class Calibrator:
         *,
         method: str = "platt",
         alpha: float | None = DEFAULT_ALPHA,
+        logit: np.ndarray | None = None,
     ) -> Calibrator:
-        """Fit on validation raw P(fake) [N] and labels [N] in {0, 1} (NaN scores dropped).
+        """Fit on raw P(fake) [N] and labels [N] in {0, 1} of calibration images (NaN scores dropped).
 
-        ``alpha=None`` fits no band. Raises :class:`DataError` when validation
-        lacks a class, or when the scores rank fakes *below* reals (Platt slope
+        ``logit`` [N]: the model's logit of P(fake) (NaN where it has none), used by
+        Platt instead of ``logit(p)``. ``alpha=None`` fits no band. Raises
+        :class:`DataError` when the images lack a class, or when the scores rank fakes *below* reals (Platt slope
         <= 0: the detector is broken on this data and calibration would hide it).
         """
         if method not in METHODS:
@@ -169,33 +178,38 @@ class Calibrator:
         y = np.asarray(labels).astype(int).ravel()
         if p.shape != y.shape:
             raise DataError(f"p_fake and labels differ in length: {len(p)} vs {len(y)}")
+        z = _logit_of(p, logit)
         ok = ~np.isnan(p)
-        p, y = p[ok], y[ok]
+        p, y, z = p[ok], y[ok], z[ok]
         if not set(np.unique(y).tolist()) <= {0, 1}:
             raise DataError("calibration labels must be 0 (real) or 1 (fake)")
         if (y == 0).sum() == 0 or (y == 1).sum() == 0:
-            raise DataError(
-                "cannot calibrate: the validation split needs both real and fake images"
-            )
-        params = _fit_platt(p, y) if method == "platt" else _fit_isotonic(p, y)
+            raise DataError("cannot calibrate: the calibration images need both real and fake ones")
+        params = _fit_platt(z, y) if method == "platt" else _fit_isotonic(p, y)
         band, note = (None, "no unsure band (alpha not set)")
         if alpha is not None:
             band, note = fit_band(p, y, alpha)
         return cls(method, params, band, note, len(p))
 
     # ------------------------------------------------------------ transform
-    def transform(self, p_fake: np.ndarray | float) -> np.ndarray:
-        """Calibrated P(fake), same shape as ``p_fake`` (monotone non-decreasing; NaN kept)."""
+    def transform(
+        self, p_fake: np.ndarray | float, *, logit: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Calibrated P(fake), same shape as ``p_fake`` (monotone non-decreasing; NaN kept).
+
+        ``logit``: the model's logit of P(fake), same shape (NaN where it has none);
+        Platt maps it instead of ``logit(p_fake)`` (module docstring).
+        """
         p = np.asarray(p_fake, dtype=np.float64)
         if self.method == "platt":
-            out = _sigmoid(self.params["a"] * logit(p) + self.params["b"])
+            out = _sigmoid(self.params["a"] * _logit_of(p, logit) + self.params["b"])
         else:
             out = np.interp(p, self.params["x"], self.params["y"])
         return np.where(np.isnan(p), np.nan, out)
 
     def describe(self) -> str:
         """One line: method, validation size and the band."""
-        return f"{self.method} calibration on {self.n_val} validation images; {self.band_note}"
+        return f"{self.method} calibration on {self.n_val} calibration images; {self.band_note}"
 
     # ------------------------------------------------------------------- io
     def to_dict(self) -> dict[str, Any]:
@@ -248,13 +262,22 @@ class Calibrator:
         return cls.from_dict(data, str(path))
 
 
-def _fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Platt scaling on ``logit(p)`` with smoothed targets; ``{"a": slope, "b": bias}``."""
+def _logit_of(p: np.ndarray, z: np.ndarray | None) -> np.ndarray:
+    """The model's logit ``z`` where it is finite, else ``logit(p)`` (float64, shape of ``p``)."""
+    fallback = logit(p)
+    if z is None:
+        return fallback
+    zz = np.broadcast_to(np.asarray(z, dtype=np.float64), fallback.shape)
+    return np.where(np.isfinite(zz), zz, fallback)
+
+
+def _fit_platt(z: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Platt scaling on logits ``z`` [N] with smoothed targets; ``{"a": slope, "b": bias}``."""
     from sklearn.linear_model import LogisticRegression
 
     n1, n0 = int((y == 1).sum()), int((y == 0).sum())
     target = np.where(y == 1, (n1 + 1.0) / (n1 + 2.0), 1.0 / (n0 + 2.0))
-    x = logit(p)[:, None]
+    x = z[:, None]
     # Soft targets through sample weights: each image once as fake (weight t), once as real (1 - t).
     model = LogisticRegression(C=1e4, max_iter=1000)
     model.fit(
@@ -265,7 +288,7 @@ def _fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     a, b = float(model.coef_[0, 0]), float(model.intercept_[0])
     if not a > 0.0:
         raise DataError(
-            "cannot calibrate: on the validation split higher P(fake) does not mean more fakes "
+            "cannot calibrate: on the calibration images higher P(fake) does not mean more fakes "
             f"(Platt slope {a:.3g}); check the labels or retrain the detector"
         )
     return {"a": a, "b": b}
@@ -287,15 +310,22 @@ def calibrate_detector(
     method: str = "platt",
     alpha: float | None = DEFAULT_ALPHA,
     progress: str | None = None,
+    abstainer: Abstainer | None = None,
 ) -> Calibrator:
-    """Fit a :class:`Calibrator` for a fitted ``detector`` on its validation sample table.
+    """Fit a :class:`Calibrator` for a fitted ``detector`` on calibration rows ``val_table``.
 
-    Scores every validation image (column ``path``; labels from ``label``, 0 real /
-    1 fake); files that fail to decode are skipped.
+    Scores every image (column ``path``; labels from ``label``, 0 real / 1 fake)
+    exactly as verdicts will be scored (:meth:`VerdictModel.score_paths
+    <fakescope.inference.verdict.VerdictModel.score_paths>` with the bundle's
+    ``abstainer``: the model's logits when that pass gives them); files that
+    fail to decode are skipped.
     """
     from fakescope.data.schema import LABEL, PATH
+    from fakescope.inference.verdict import VerdictModel
 
     if len(val_table) == 0:
-        raise DataError("cannot calibrate: the validation split is empty")
-    p = detector.predict(val_table[PATH].tolist(), progress=progress).p_fake
-    return Calibrator.fit(p, val_table[LABEL].to_numpy(), method=method, alpha=alpha)
+        raise DataError("cannot calibrate: the calibration split is empty")
+    model = VerdictModel(detector, None, abstainer)
+    scores, _ = model.score_paths(val_table[PATH].tolist(), progress=progress)
+    labels = val_table[LABEL].to_numpy()
+    return Calibrator.fit(scores.p_fake, labels, method=method, alpha=alpha, logit=scores.logit)

@@ -2,25 +2,25 @@
 
 Each image's faces are found and cropped (:mod:`fakescope.data.faces`); every
 crop gets its verdict from the one verdict function (through
-:meth:`VerdictModel.decide_images`); the image's :class:`Verdict` is the one of
-its most-fake face (highest raw P(fake); higher = more fake), reason suffixed
-``"; 1 face"`` / ``"; most-fake of N faces"``, with every face in
-:attr:`Verdict.faces`. An image without a face is scored whole, reason
-``"no face found; ..."`` and ``faces == ()``.
+:meth:`VerdictModel.decide_images`); the image's :class:`Verdict` comes from
+:func:`fakescope.inference.decision.merge_faces`: the one of its most-fake face
+(highest raw P(fake); higher = more fake), reason suffixed ``"; 1 face"`` /
+``"; most-fake of N faces"``, with every face in :attr:`Verdict.faces`. An image
+without a face is scored whole, reason ``"no face found; ..."`` and ``faces == ()``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fakescope.data.decode import load_image
 from fakescope.data.faces import Box, FaceSettings, face_crops
 from fakescope.errors import ConfigError, DecodeError
-from fakescope.inference.verdict import REASON_NO_FACE, FaceVerdict, Verdict
+from fakescope.inference.decision import error_verdict, merge_faces
+from fakescope.inference.types import FaceVerdict, Verdict
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -50,21 +50,15 @@ def decide_faces(
     k = 0
     for name, (boxes, crops) in zip(names, found, strict=True):
         if not boxes:
-            whole = scored[k]
+            out.append(merge_faces(name, scored[k], ()))
             k += 1
-            reason = f"{REASON_NO_FACE}; {whole.reason}" if whole.reason else REASON_NO_FACE
-            out.append(replace(whole, path=name, reason=reason, faces=()))
             continue
-        per_face = tuple(
-            FaceVerdict(box, crop, replace(scored[k + j], path=name))
+        per_face = [
+            FaceVerdict(box, crop, scored[k + j])
             for j, (box, crop) in enumerate(zip(boxes, crops, strict=True))
-        )
+        ]
         k += len(boxes)
-        top = max(
-            per_face, key=lambda f: -1.0 if f.verdict.p_fake_raw is None else f.verdict.p_fake_raw
-        )
-        count = f"most-fake of {len(boxes)} faces" if len(boxes) > 1 else "1 face"
-        out.append(replace(top.verdict, reason=f"{top.verdict.reason}; {count}", faces=per_face))
+        out.append(merge_faces(name, None, per_face))
     return out
 
 
@@ -96,7 +90,7 @@ def decide_face_files(
         scored = iter(decide_faces(model, images, good, cut, settings) if images else [])
         for name in chunk:
             if name in failed:
-                out.append(Verdict(name, None, None, "", "", None, "", failed[name], ()))
+                out.append(error_verdict(name, failed[name], faces=()))
             else:
                 out.append(next(scored))
     return out

@@ -1,70 +1,74 @@
-"""THE verdict: one function turns detector output into "real" / "fake" / "unsure".
+"""A bundle ready to decide: :class:`VerdictModel` (detector + calibrator + abstainer).
 
-``scan``, ``check``, the HTTP server and evaluation all call :func:`decide`
-(usually through :class:`VerdictModel`); nobody else computes a verdict.
+It runs the detector (torch or the bundle's ONNX export) over files or
+in-memory images and hands the scores to THE decision function,
+:func:`fakescope.inference.decision.decide` (rules in that module); the shared
+types (:class:`Verdict`, :class:`FaceVerdict`, the reason strings) live in
+:mod:`fakescope.inference.types` and are re-exported here.
 
-Rules, per image, first match wins:
-
-1. the file failed to decode: verdict ``""``, ``error`` says why;
-2. the bundle has an OOD abstainer and the image's OOD score (higher = more
-   out-of-distribution) is above the abstainer's threshold: ``"unsure"``,
-   reason ``"out of distribution"`` - even when P(fake) is confident;
-3. the bundle's calibrator has a conformal band and the image's conformal
-   prediction set is not exactly the class chosen by the threshold (both
-   classes, none, or the other one): ``"unsure"``, reason ``"near the threshold"``
-   (see :mod:`fakescope.inference.calibration` for the coverage guarantee);
-4. otherwise ``"fake"`` when raw P(fake) >= ``threshold``, else ``"real"``
-   (reason ``"above threshold"`` / ``"below threshold"``, with
-   ``" (uncalibrated)"`` appended when the bundle has no calibration).
-
-With ``faces=True`` (:meth:`VerdictModel.decide_images` / ``decide_paths``)
-each image's faces are found (:mod:`fakescope.data.faces`), every face crop
-gets its own verdict by the rules above, and the image's verdict is the one of
-its most-fake face (highest P(fake); reason suffixed with the number of
-faces); an image without a face is scored whole, reason prefixed ``"no face
-found"``. Per-face boxes and verdicts are in :attr:`Verdict.faces`.
-
-``threshold`` is a cut on the *raw* detector P(fake) (``p_fake_raw``): the
-bundle's ``threshold_`` chosen on validation data, or a caller's override.
-The calibration map is monotone, so the same decision is ``p_fake >=
-calibrated_threshold`` on the calibrated scale users see
-(:meth:`VerdictModel.calibrated_threshold`). ``cls`` follows
-:meth:`fakescope.detectors.base.Prediction.decide` at that threshold (real iff
-``p_fake_raw < threshold``, else the routed fake class), so a "real" verdict
-always has class "real" and a "fake" verdict a fake class; for "unsure" it is
-that best guess.
+Scores come from one pass: :meth:`Detector.features` (proba, logits, embedding)
+when the bundle has an OOD abstainer (it needs the embedding; the logits give a
+precise calibrated P(fake)), else :meth:`Detector.predict`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fakescope.data.schema import FAKE, REAL
-from fakescope.detectors.base import Detector, Prediction
 from fakescope.errors import ConfigError
 from fakescope.inference.calibration import Calibrator
+from fakescope.inference.decision import (
+    decide,
+    error_verdict,
+    scores_from_features,
+    scores_from_prediction,
+)
+from fakescope.inference.types import (
+    REASON_ABOVE,
+    REASON_BAND,
+    REASON_BELOW,
+    REASON_NO_FACE,
+    REASON_OOD,
+    UNCALIBRATED,
+    UNSURE,
+    VERDICTS,
+    FaceVerdict,
+    Scores,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from fakescope.data.faces import Box, FaceSettings
+    from fakescope.bundle import Bundle
+    from fakescope.data.faces import FaceSettings
+    from fakescope.detectors.base import Detector
     from fakescope.detectors.features import Features
     from fakescope.ood.abstain import Abstainer
 
-UNSURE = "unsure"
-VERDICTS = (REAL, FAKE, UNSURE)
-REASON_OOD = "out of distribution"
-REASON_BAND = "near the threshold"
-REASON_ABOVE = "above threshold"
-REASON_BELOW = "below threshold"
-UNCALIBRATED = " (uncalibrated)"
-REASON_NO_FACE = "no face found"
+__all__ = [
+    "BACKENDS",
+    "NO_CALIBRATION",
+    "REASON_ABOVE",
+    "REASON_BAND",
+    "REASON_BELOW",
+    "REASON_NO_FACE",
+    "REASON_OOD",
+    "UNCALIBRATED",
+    "UNSURE",
+    "VERDICTS",
+    "FaceVerdict",
+    "Verdict",
+    "VerdictModel",
+    "check_threshold",
+    "decide",
+    "error_verdict",
+]
+
 #: Backends :meth:`VerdictModel.load` knows: the bundle's torch detector, or its
 #: ``model.onnx`` run by onnxruntime on CPU (``fakescope export B --format onnx``).
 BACKENDS = ("torch", "onnxruntime")
@@ -73,133 +77,6 @@ NO_CALIBRATION = (
     "this bundle has no calibration.json: p_fake is the raw detector score and there is no "
     "unsure band; retrain it with 'fakescope train' (calibration is on unless --no-calibrate)"
 )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The verdict for one image (see the module docstring for the rules).
-
-    ``p_fake``: calibrated P(fake) in [0, 1] (the raw score when the bundle has
-    no calibrator; None when the file failed); ``p_fake_raw``: the detector's
-    own P(fake); ``verdict`` in {"real", "fake", "unsure"} or "" on error;
-    ``ood_score``: higher = more out-of-distribution (None without an
-    abstainer); ``cls``: class name consistent with the verdict ("" on error);
-    ``faces``: per-face results when faces were asked for (None otherwise; empty
-    when no face was found).
-    """
-
-    path: str
-    p_fake: float | None
-    p_fake_raw: float | None
-    verdict: str
-    reason: str
-    ood_score: float | None
-    cls: str
-    error: str
-    faces: tuple[FaceVerdict, ...] | None = None
-
-    @property
-    def filename(self) -> str:
-        """The file name part of :attr:`path`."""
-        return Path(self.path).name
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``path, p_fake, p_fake_raw, verdict, reason, ood_score, class, error``
-        (+ ``faces``: a list of :meth:`FaceVerdict.to_dict` when faces were asked for)."""
-        out: dict[str, Any] = {
-            "path": self.path,
-            "p_fake": self.p_fake,
-            "p_fake_raw": self.p_fake_raw,
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "ood_score": self.ood_score,
-            "class": self.cls,
-            "error": self.error,
-        }
-        if self.faces is not None:
-            out["faces"] = [f.to_dict() for f in self.faces]
-        return out
-
-
-@dataclass(frozen=True)
-class FaceVerdict:
-    """One face of an image: ``box`` (the detected face) and ``crop`` (the scored
-    region), both ``(x0, y0, x1, y1)`` pixels of the original image, and the
-    crop's :class:`Verdict`."""
-
-    box: Box
-    crop: Box
-    verdict: Verdict
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``box``, ``crop`` and the crop's verdict fields (no path / error)."""
-        v = self.verdict.to_dict()
-        for key in ("path", "error", "faces"):
-            v.pop(key, None)
-        return {"box": list(self.box), "crop": list(self.crop), **v}
-
-
-def _num(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
-def decide(
-    pred: Prediction,
-    paths: Sequence[str | Path],
-    *,
-    threshold: float,
-    calibrator: Calibrator | None = None,
-    ood_scores: np.ndarray | None = None,
-    ood_flags: np.ndarray | None = None,
-) -> list[Verdict]:
-    """THE verdict function: one :class:`Verdict` per row of ``pred``, in order.
-
-    ``pred``: detector output for N images (``proba`` [N, C], NaN rows failed);
-    ``paths`` [N]: names to report; ``threshold``: the raw P(fake) cut;
-    ``calibrator``: optional calibration + band; ``ood_scores`` [N] (higher =
-    more OOD, NaN = no score) and ``ood_flags`` [N] bool (True = above the
-    abstainer's threshold), both or neither.
-    """
-    n = len(pred.proba)
-    if len(paths) != n:
-        raise ValueError(f"{len(paths)} paths for {n} predictions")
-    if (ood_scores is None) != (ood_flags is None):
-        raise ValueError("pass both ood_scores and ood_flags, or neither")
-    p_raw = pred.p_fake.astype(np.float64)
-    p_cal = p_raw if calibrator is None else calibrator.transform(p_raw)
-    classes = pred.decide(threshold)
-    band = None if calibrator is None else calibrator.band
-    real_in, fake_in = band.sets(p_raw) if band is not None else (None, None)
-    suffix = UNCALIBRATED if calibrator is None else ""
-    out = []
-    for i in range(n):
-        path = str(paths[i])
-        score = None if ood_scores is None else _num(float(ood_scores[i]))
-        cls = classes[i]
-        if cls is None or math.isnan(p_raw[i]):
-            error = pred.errors[i] or "no score for this image"
-            out.append(Verdict(path, None, None, "", "", score, "", error))
-            continue
-        base = REAL if cls == REAL else FAKE
-        if ood_flags is not None and bool(ood_flags[i]) and score is not None:
-            verdict, reason = UNSURE, REASON_OOD
-        elif (
-            real_in is not None
-            and fake_in is not None
-            and not _singleton(bool(real_in[i]), bool(fake_in[i]), base)
-        ):
-            verdict, reason = UNSURE, REASON_BAND
-        else:
-            verdict = base
-            reason = (REASON_ABOVE if base == FAKE else REASON_BELOW) + suffix
-        p = float(p_cal[i])
-        out.append(Verdict(path, p, float(p_raw[i]), verdict, reason, score, cls, pred.errors[i]))
-    return out
-
-
-def _singleton(real_in: bool, fake_in: bool, base: str) -> bool:
-    """True when the conformal set is exactly ``{base}``."""
-    return (real_in, fake_in) == ((True, False) if base == REAL else (False, True))
 
 
 class VerdictModel:
@@ -228,28 +105,21 @@ class VerdictModel:
     def load(
         cls, bundle_dir: str | Path, backend: str = "torch", *, device: str | None = None
     ) -> VerdictModel:
-        """Load a bundle folder: detector, ``calibration.json`` and ``ood.json`` when present.
+        """Load a bundle folder (:meth:`fakescope.bundle.Bundle.load`): detector,
+        ``calibration.json`` and ``ood.json`` when present.
 
         ``backend="onnxruntime"`` runs the bundle's ``model.onnx`` on CPU (``device``
         is then ignored); a missing or stale export is a one-line error.
         """
-        if backend not in BACKENDS:
-            raise ConfigError(
-                f"backend {backend!r} is not available; use one of {', '.join(BACKENDS)}"
-            )
-        from fakescope.bundle import load_bundle
+        from fakescope.bundle import Bundle
 
         directory = Path(bundle_dir).expanduser()
-        detector: Detector
-        if backend == "onnxruntime":
-            from fakescope.inference.onnx_runtime import OnnxDetector
+        return cls.from_bundle(Bundle.load(directory, device=device, backend=backend), directory)
 
-            detector = OnnxDetector.from_bundle(directory)
-        else:
-            detector = load_bundle(directory, device=device)
-        return cls(
-            detector, Calibrator.load(directory), _load_abstainer(directory), source=directory
-        )
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, source: str | Path | None = None) -> VerdictModel:
+        """A model deciding with every part of a loaded or freshly fitted :class:`Bundle`."""
+        return cls(bundle.detector, bundle.calibrator, bundle.abstainer, source=source)
 
     # --------------------------------------------------------------- facts
     @property
@@ -334,12 +204,21 @@ class VerdictModel:
                 raise ConfigError(f"workers must be 0 or more, got {num_workers}")
             run["num_workers"] = num_workers
         names = [str(p) for p in paths]
+        scores, ood = self.score_paths(names, progress=progress, **run)
+        return self._decide(scores, names, cut, ood)
+
+    def score_paths(
+        self, paths: Sequence[str | Path], *, progress: str | None = None, **run: Any
+    ) -> tuple[Scores, tuple[np.ndarray, np.ndarray] | None]:
+        """One pass over image files: the :class:`Scores` and, with an abstainer,
+        ``(ood_scores [N], ood_flags [N])`` (``run``: ``batch_size`` / ``num_workers``)."""
+        names = [str(p) for p in paths]
         if self.abstainer is None:
             pred = self.detector.predict(names, progress=progress, **run)
-            return decide(pred, names, threshold=cut, calibrator=self.calibrator)
+            return scores_from_prediction(pred), None
         inputs = self.abstainer.input_scorers
         feats = self.detector.features(names, progress=progress, input_scorers=inputs, **run)
-        return self._decide_features(self.abstainer, feats, names, cut)
+        return self._features_scores(self.abstainer, feats)
 
     def decide_images(
         self,
@@ -365,31 +244,35 @@ class VerdictModel:
 
             return decide_faces(self, images, labels, cut, face_settings)
         if self.abstainer is None:
-            pred = self.detector.predict_images(images)
-            return decide(pred, labels, threshold=cut, calibrator=self.calibrator)
+            scores = scores_from_prediction(self.detector.predict_images(images))
+            return self._decide(scores, labels, cut, None)
         feats = self.detector.features_images(images, self.abstainer.input_scorers)
-        return self._decide_features(self.abstainer, feats, labels, cut)
+        scores, ood = self._features_scores(self.abstainer, feats)
+        return self._decide(scores, labels, cut, ood)
 
-    def _decide_features(
-        self, abstainer: Abstainer, feats: Features, names: Sequence[str], cut: float
+    def _features_scores(
+        self, abstainer: Abstainer, feats: Features
+    ) -> tuple[Scores, tuple[np.ndarray, np.ndarray]]:
+        """Scores (with the model's logits) and OOD ``(scores, flags)`` of one-pass features."""
+        ood = np.asarray(abstainer.score(feats), dtype=np.float64)
+        flags = np.asarray(abstainer.is_ood(ood)).astype(bool)
+        return scores_from_features(feats, self.threshold), (ood, flags)
+
+    def _decide(
+        self,
+        scores: Scores,
+        names: Sequence[str],
+        cut: float,
+        ood: tuple[np.ndarray, np.ndarray] | None,
     ) -> list[Verdict]:
-        """Decide from one-pass :class:`~fakescope.detectors.features.Features` (with OOD)."""
-        scores = np.asarray(abstainer.score(feats), dtype=np.float64)
-        flags = np.asarray(abstainer.is_ood(scores)).astype(bool)
-        pred = Prediction(
-            np.asarray(feats.proba),
-            list(feats.errors),
-            list(feats.classes),
-            threshold=self.threshold,
-            fake_route=feats.extras.get("fake_route"),
-        )
+        """:func:`~fakescope.inference.decision.decide` with this model's calibrator."""
         return decide(
-            pred,
+            scores,
             names,
             threshold=cut,
             calibrator=self.calibrator,
-            ood_scores=scores,
-            ood_flags=flags,
+            ood_scores=None if ood is None else ood[0],
+            ood_flags=None if ood is None else ood[1],
         )
 
 
@@ -398,17 +281,3 @@ def check_threshold(threshold: float) -> float:
     if not (isinstance(threshold, int | float) and 0.0 <= float(threshold) <= 1.0):
         raise ConfigError(f"threshold must be a probability in [0, 1], got {threshold}")
     return float(threshold)
-
-
-def _load_abstainer(directory: Path) -> Abstainer | None:
-    """The bundle's OOD abstainer (``ood.json``), or None (also when OOD support is absent)."""
-    try:
-        from fakescope.ood.abstain import Abstainer
-    except ImportError:
-        if (directory / "ood.json").exists():
-            raise ConfigError(
-                f"{directory} has an OOD abstainer (ood.json) but this fakescope cannot read it; "
-                "update fakescope"
-            ) from None
-        return None
-    return Abstainer.load(directory)

@@ -11,7 +11,7 @@ Build it with :func:`create_app` and run it with any ASGI server
   ``{"results": [{"filename", "p_fake", "p_fake_raw", "verdict", "reason",
   "ood_score", "ood", "class", "error"}]}``. ``p_fake`` is the calibrated
   P(fake) in [0, 1] (raw when the bundle has no calibration; higher = more
-  likely fake). All verdict logic is :mod:`fakescope.inference.verdict`'s.
+  likely fake). All verdict logic is :mod:`fakescope.inference.decision`'s.
   ``faces=1`` (or a server started with ``faces=True``; ``faces=0`` turns it
   off per request) scores every detected face and judges the image by its
   most-fake face; each result then has ``faces``: a list of ``{"box", "crop",
@@ -52,7 +52,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fakescope.data.faces import FaceSettings
 from fakescope.errors import DecodeError
-from fakescope.inference.verdict import REASON_OOD
 from fakescope.serve.batcher import BatcherClosedError, MicroBatcher, QueueFullError
 from fakescope.serve.explain_hook import explain_unavailable, find_explainer
 from fakescope.serve.inputs import (
@@ -172,11 +171,11 @@ def verdict_json(filename: str, output: _Output) -> dict[str, Any]:
         "filename": filename,
         "p_fake": _clean(getattr(verdict, "p_fake", None)),
         "p_fake_raw": _clean(getattr(verdict, "p_fake_raw", None)),
-        "verdict": getattr(verdict, "verdict", ""),
+        "verdict": getattr(verdict, "verdict", None) or "",
         "reason": getattr(verdict, "reason", ""),
         "ood_score": ood_score,
-        "ood": None if ood_score is None else getattr(verdict, "reason", "") == REASON_OOD,
-        "class": getattr(verdict, "cls", None),
+        "ood": None if ood_score is None else bool(getattr(verdict, "ood", False)),
+        "class": getattr(verdict, "cls", None) or "",
         "error": getattr(verdict, "error", "") or "",
     }
     faces = getattr(verdict, "faces", None)
