@@ -34,8 +34,6 @@ from fakescope.errors import BundleError
 from fakescope.fileio import atomic_dir
 
 if TYPE_CHECKING:
-    import torch
-
     from fakescope.detectors.base import Detector
     from fakescope.inference.calibration import Calibrator
     from fakescope.ood.abstain import Abstainer
@@ -50,25 +48,6 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".bin",
 DATA_USE = "data_use"
 #: Backends :meth:`Bundle.load` knows (torch weights, or the bundle's ``model.onnx``).
 BACKENDS = ("torch", "onnxruntime")
-
-
-def _state_tensors(detector: Detector) -> dict[str, torch.Tensor]:
-    """The detector's learnt tensors through its public state API.
-
-    Bridge until ``Detector.state_tensors`` lands in ``detectors/base.py``: older
-    detectors only have the ``_tensors`` hook.
-    """
-    public = getattr(detector, "state_tensors", None)
-    return dict(public() if public is not None else detector._tensors())
-
-
-def _load_state(detector: Detector, tensors: dict[str, torch.Tensor], directory: Path) -> None:
-    """Restore ``detector`` from saved tensors through its public state API (bridge as above)."""
-    public = getattr(detector, "load_state", None)
-    if public is not None:
-        public(tensors, directory)
-    else:
-        detector._restore(tensors, directory)
 
 
 @dataclass
@@ -160,7 +139,7 @@ def _save(bundle: Bundle, directory: Path) -> Path:
     with atomic_dir(directory) as tmp:
         config = {"detector": detector.name, "params": detector.params.model_dump(mode="json")}
         (tmp / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        tensors = {k: v.detach().cpu().contiguous() for k, v in _state_tensors(detector).items()}
+        tensors = detector.state_tensors()
         save_file(tensors, str(tmp / WEIGHTS))
         meta: dict[str, Any] = {
             "fakescope_version": fakescope.__version__,
@@ -235,5 +214,5 @@ def load_bundle(directory: Path, *, device: str | None = None) -> Detector:
     detector = cls(params)
     detector.classes_ = list(meta["classes"])
     detector.threshold_ = float(meta["threshold"])
-    _load_state(detector, load_file(str(directory / WEIGHTS)), directory)
+    detector.load_state(load_file(str(directory / WEIGHTS)), directory)
     return detector

@@ -23,6 +23,25 @@ files it depends on the content (smooth fakes compress better), which is
 part of what a detector may legitimately see. Remove a shortcut with the data
 config's ``normalize`` option (:mod:`fakescope.data.normalize`).
 
+Two checks on **decoded pixels** (a seeded sample of at most
+:data:`PIXEL_SAMPLE` images per class and source) catch what a re-encode
+does not remove:
+
+* ``jpeg history`` (:mod:`fakescope.data.jpeg_history`): how strongly the
+  8x8 DCT coefficients on the JPEG grid sit on a quantisation lattice - real
+  photos carry it, reconstructions do not (an 8-px pattern of a decoder is not
+  mistaken for it); the blockiness across 8-px boundaries is reported beside it
+  but never flags;
+* ``sharpness`` (:mod:`fakescope.data.sharpness`): the high-frequency energy
+  share (reconstructions are blurrier).
+
+Each gives a signed real-vs-fake AUC (above 0.5: fakes score higher) and flags
+when ``|AUC - 0.5|`` reaches the module's ``FLAG_MARGIN`` with at least
+:data:`~fakescope.data.pixels.MIN_IMAGES` scored images per class.
+:attr:`SourceAudit.flagged` stays the header verdict (what ``normalize`` fixes);
+:attr:`SourceAudit.verdict` is "shortcut" when any check flags, and
+:meth:`SourceAudit.describe` says which.
+
 Scores: AUCs are P(fake)-direction folded (``max(auc, 1 - auc)``), so 0.5 means
 the property says nothing and 1.0 means it separates the classes perfectly.
 """
@@ -37,8 +56,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from fakescope.data import jpeg_history, sharpness
+from fakescope.data.pixels import PixelCheck, centre_crop, compare, read_luma, sample_per_group
 from fakescope.data.schema import GENERATOR, LABEL, PATH
-from fakescope.errors import DataError
+from fakescope.errors import DataError, DecodeError
 
 #: A source whose header AUC reaches this is flagged as a format shortcut.
 FLAG_AUC = 0.8
@@ -56,6 +77,11 @@ PROPERTIES: tuple[str, ...] = (
 )
 BYTES_PER_PIXEL = "bytes_per_pixel"
 UNREADABLE = "unreadable"
+#: Images per class and source whose pixels are decoded for the pixel checks (seeded sample).
+PIXEL_SAMPLE = 100
+#: Names of the pixel checks that flag, as they appear in verdicts.
+JPEG_HISTORY = "jpeg history"
+SHARPNESS = "sharpness"
 
 
 def file_properties(path: str | Path) -> dict[str, str | float]:
@@ -169,6 +195,12 @@ class SourceAudit:
     property_accuracy: dict[str, float] = field(default_factory=dict)
     #: Most common value per property and class, e.g. {"container": ("JPEG", "PNG")}.
     typical: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: JPEG-lattice score compared between the classes (None: pixels not checked).
+    jpeg_history: PixelCheck | None = None
+    #: High-frequency energy share compared between the classes (None: not checked).
+    sharpness: PixelCheck | None = None
+    #: 8-px blockiness compared between the classes; reported, never flags.
+    blockiness: PixelCheck | None = None
 
     @property
     def flagged(self) -> bool:
@@ -176,9 +208,36 @@ class SourceAudit:
         return bool(self.header_auc >= FLAG_AUC)
 
     @property
+    def pixel_flags(self) -> list[str]:
+        """The pixel checks that separate the classes: "jpeg history", "sharpness"."""
+        checks = ((JPEG_HISTORY, self.jpeg_history), (SHARPNESS, self.sharpness))
+        return [name for name, check in checks if check is not None and check.flagged]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Every flag: "format" (the header) and the :attr:`pixel_flags`."""
+        return (["format"] if self.flagged else []) + self.pixel_flags
+
+    @property
     def verdict(self) -> str:
-        """ "shortcut" or "pass"."""
-        return "shortcut" if self.flagged else "pass"
+        """ "shortcut" when any check flags (header or pixels), else "pass"."""
+        return "shortcut" if self.reasons else "pass"
+
+    def describe(self) -> str:
+        """One line: "pass" or "shortcut (header AUC 0.94: container; jpeg history AUC 0.08 ...)"."""
+        parts = []
+        if self.flagged:
+            why = ", ".join(self.giveaways()) or "several properties together"
+            parts.append(f"header AUC {self.header_auc:.2f}: {why}")
+        if self.jpeg_history is not None and JPEG_HISTORY in self.pixel_flags:
+            who = "reals" if self.jpeg_history.auc < 0.5 else "fakes"
+            parts.append(
+                f"jpeg history AUC {self.jpeg_history.auc:.2f}: {who} carry more JPEG history"
+            )
+        if self.sharpness is not None and SHARPNESS in self.pixel_flags:
+            how = "blurrier" if self.sharpness.auc < 0.5 else "sharper"
+            parts.append(f"sharpness AUC {self.sharpness.auc:.2f}: fakes {how}")
+        return f"shortcut ({'; '.join(parts)})" if parts else "pass"
 
     def giveaways(self, top: int = 3) -> list[str]:
         """The properties that separate best (rule accuracy >= 0.7), strongest first."""
@@ -186,13 +245,17 @@ class SourceAudit:
         return [name for name, acc in ranked[:top] if acc >= 0.7]
 
 
-def audit_table(table: pd.DataFrame, *, seed: int = 0) -> list[SourceAudit]:
+def audit_table(
+    table: pd.DataFrame, *, seed: int = 0, pixel_sample: int = PIXEL_SAMPLE
+) -> list[SourceAudit]:
     """Audit every generator of a sample table (columns ``path``, ``label``, ``generator``).
 
     Reals are audited with the fakes of the same generator (layouts such as
     ``binary`` put each source's reals beside its fakes). When the reals have no
     generator (one shared real pool), every fake generator is audited against
-    all reals. Raises :class:`DataError` for an empty table.
+    all reals. The pixel checks decode at most ``pixel_sample`` images per class
+    and source (seeded; 0 skips them, leaving their fields None); a shared real
+    is decoded once. Raises :class:`DataError` for an empty table.
     """
     if len(table) == 0:
         raise DataError("the dataset is empty; nothing to audit (check the path and layout)")
@@ -200,13 +263,54 @@ def audit_table(table: pd.DataFrame, *, seed: int = 0) -> list[SourceAudit]:
     labels = table[LABEL].to_numpy(dtype=np.int64)
     gens = table[GENERATOR].astype(str).to_numpy()
     fake_gens = sorted({g for g, y in zip(gens, labels, strict=True) if y == 1})
+    cache: dict[str, dict[str, float]] = {}
     out = []
     for gen in fake_gens:
         own_reals = (gens == gen) & (labels == 0)
         reals = own_reals if own_reals.any() else labels == 0
         mask = reals | ((gens == gen) & (labels == 1))
-        out.append(_audit_source(gen, props[mask], labels[mask], seed))
+        audit = _audit_source(gen, props[mask], labels[mask], seed)
+        if pixel_sample > 0:
+            _add_pixel_checks(audit, table[mask], pixel_sample, seed, cache)
+        out.append(audit)
     return out
+
+
+def _pixel_scores(path: str) -> dict[str, float]:
+    """The per-image pixel scores of one file (NaN for each when it cannot be decoded)."""
+    try:
+        luma = read_luma(path)
+    except DecodeError:
+        nan = float("nan")
+        return {jpeg_history.QUANT: nan, jpeg_history.BLOCKINESS: nan, sharpness.SHARPNESS: nan}
+    scores = jpeg_history.luma_scores(luma)
+    scores[sharpness.SHARPNESS] = sharpness.high_frequency_ratio(centre_crop(luma, sharpness.CROP))
+    return scores
+
+
+def _add_pixel_checks(
+    audit: SourceAudit,
+    rows: pd.DataFrame,
+    cap: int,
+    seed: int,
+    cache: dict[str, dict[str, float]],
+) -> None:
+    """Fill ``audit``'s pixel checks from a seeded sample of ``rows`` (``cache``: path -> scores)."""
+    chosen = sample_per_group(rows, rows[LABEL], cap, seed)
+    paths = [p for key in sorted(chosen) for p in chosen[key]]
+    y = np.array([int(key) for key in sorted(chosen) for _ in chosen[key]], dtype=np.int64)
+    for p in paths:
+        if p not in cache:
+            cache[p] = _pixel_scores(p)
+    if len(paths) == 0:
+        return
+
+    def column(name: str) -> np.ndarray:
+        return np.array([cache[p][name] for p in paths], dtype=np.float64)
+
+    audit.jpeg_history = compare(y, column(jpeg_history.QUANT), jpeg_history.FLAG_MARGIN)
+    audit.sharpness = compare(y, column(sharpness.SHARPNESS), sharpness.FLAG_MARGIN)
+    audit.blockiness = compare(y, column(jpeg_history.BLOCKINESS), float("inf"))
 
 
 def _audit_source(name: str, props: pd.DataFrame, y: np.ndarray, seed: int) -> SourceAudit:
@@ -228,8 +332,16 @@ def _audit_source(name: str, props: pd.DataFrame, y: np.ndarray, seed: int) -> S
     )
 
 
+def _auc(check: PixelCheck | None) -> float:
+    return round(check.auc, 3) if check is not None else float("nan")
+
+
 def audit_frame(audits: Sequence[SourceAudit]) -> pd.DataFrame:
-    """One row per source: counts, header AUC, file-size AUC, verdict and the giveaways."""
+    """One row per source: counts, header AUC, file-size AUC, verdict and the giveaways.
+
+    The verdict names what flagged, e.g. "shortcut (format, jpeg history)";
+    :func:`pixel_frame` has the pixel checks' numbers.
+    """
     return pd.DataFrame(
         [
             {
@@ -238,7 +350,7 @@ def audit_frame(audits: Sequence[SourceAudit]) -> pd.DataFrame:
                 "fake": a.fake,
                 "header_auc": round(a.header_auc, 3),
                 "bytes_auc": round(a.bytes_auc, 3),
-                "verdict": a.verdict,
+                "verdict": f"{a.verdict} ({', '.join(a.reasons)})" if a.reasons else a.verdict,
                 "giveaways": ", ".join(
                     f"{p} ({a.typical[p][0]} vs {a.typical[p][1]})" for p in a.giveaways()
                 )
@@ -247,6 +359,32 @@ def audit_frame(audits: Sequence[SourceAudit]) -> pd.DataFrame:
             for a in audits
         ]
     )
+
+
+def pixel_frame(audits: Sequence[SourceAudit]) -> pd.DataFrame:
+    """One row per source: images scored per class and the pixel checks' signed AUCs.
+
+    Columns ``jpeg_history``, ``blockiness`` and ``sharpness`` hold AUCs.
+    AUCs above 0.5 mean fakes score higher (more JPEG history, blockier,
+    sharper); ``flags`` lists the checks that flag ("-" for none). Sources
+    audited with ``pixel_sample=0`` are left out.
+    """
+    rows = []
+    for a in audits:
+        if a.jpeg_history is None or a.sharpness is None:
+            continue
+        rows.append(
+            {
+                "source": a.source,
+                "scored": f"{a.jpeg_history.n_real}/{a.jpeg_history.n_fake}",
+                "jpeg_history": _auc(a.jpeg_history),
+                "blockiness": _auc(a.blockiness),
+                "sharpness": _auc(a.sharpness),
+                "flags": ", ".join(a.pixel_flags) or "-",
+            }
+        )
+    columns = ["source", "scored", "jpeg_history", "blockiness", "sharpness", "flags"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def shortcut_warning(audits: Sequence[SourceAudit]) -> str | None:
@@ -259,4 +397,17 @@ def shortcut_warning(audits: Sequence[SourceAudit]) -> str | None:
         f"format shortcut in {names}: the file format alone separates real from fake, so scores "
         "measure the format; run 'fakescope data audit' for details and set data.normalize "
         "(e.g. --set data.normalize.crop=256 --set data.normalize.jpeg_quality=90) for a fair test"
+    )
+
+
+def pixel_warning(audits: Sequence[SourceAudit]) -> str | None:
+    """A one-line warning naming the sources whose decoded pixels give the class away, or None."""
+    flagged = [a for a in audits if a.pixel_flags]
+    if not flagged:
+        return None
+    names = ", ".join(f"{a.source} ({' and '.join(a.pixel_flags)})" for a in flagged)
+    return (
+        f"pixel shortcut in {names}: JPEG compression history or sharpness separates real from "
+        "fake, and re-encoding (data.normalize) does not remove it; give both classes the same "
+        "processing (e.g. fakes reconstructed from the reals, then both JPEG-compressed alike)"
     )

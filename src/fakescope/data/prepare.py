@@ -51,12 +51,15 @@ def _quick_audits(table: pd.DataFrame, seed: int) -> list[SourceAudit]:
 
 
 def quick_audit_warning(table: pd.DataFrame, *, seed: int = 0) -> str | None:
-    """The audit's one-line shortcut warning on a sample of ``table`` (None when all pass)."""
-    from fakescope.data.audit import shortcut_warning
+    """The audit's one-line shortcut warning on a sample of ``table`` (None when all pass):
+    the format (header) warning and the pixel (JPEG history, sharpness) warning, joined."""
+    from fakescope.data.audit import pixel_warning, shortcut_warning
 
     if table[LABEL].nunique() < 2:
         return None
-    return shortcut_warning(_quick_audits(table, seed))
+    audits = _quick_audits(table, seed)
+    found = [w for w in (shortcut_warning(audits), pixel_warning(audits)) if w]
+    return "; ".join(found) or None
 
 
 def audit_verdicts(table: pd.DataFrame, *, seed: int = 0) -> dict[str, str]:
@@ -68,10 +71,4 @@ def audit_verdicts(table: pd.DataFrame, *, seed: int = 0) -> dict[str, str]:
     """
     if table[LABEL].nunique() < 2 or not (table[GENERATOR].astype(str) != "").any():
         return {}
-    out = {}
-    for a in _quick_audits(table, seed):
-        why = ", ".join(a.giveaways()) or "several properties together"
-        out[a.source] = (
-            f"{a.verdict} (header AUC {a.header_auc:.2f}: {why})" if a.flagged else a.verdict
-        )
-    return out
+    return {a.source: a.describe() for a in _quick_audits(table, seed)}
