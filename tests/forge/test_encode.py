@@ -91,3 +91,18 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(OSError):
         encode_like(torch.rand(3, 8, 8), spec, tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_metadata_rides_along_from_a_decoded_real(tmp_path: Path) -> None:
+    src = tmp_path / "camera.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "SomeCamera"  # Make
+    Image.new("RGB", (16, 16), (90, 120, 30)).save(src, quality=80, exif=exif, comment=b"hello")
+    with Image.open(src) as img:
+        img.load()
+        assert {"exif", "comment"} <= set(img.info)
+        spec = FormatSpec(format="JPEG", size=(16, 16), quality=90, subsampling=2)
+        out = encode_like(img, spec, tmp_path / "out.jpg")
+        assert "comment" in img.info  # the caller's image is left as it was
+    with Image.open(out) as written:
+        assert not {"exif", "comment", "icc_profile"} & set(written.info)

@@ -85,3 +85,13 @@ def test_unknown_param_and_wrong_kind_are_clear() -> None:
     with pytest.raises(NotImplementedError, match="not a manipulation"):
         TinyGenerator({}, image_size=8).manipulate(torch.zeros(1, 3, 8, 8), torch.Generator())
     assert GeneratorParams().steps > 0
+
+
+def test_training_free_manipulation_ignores_steps_and_writes_no_checkpoint(tmp_path: Path) -> None:
+    """A preset's default steps must not run empty "training" for a generator with no weights."""
+    from fakescope.forge.generators.self_blend import SelfBlend
+
+    gen = SelfBlend({"steps": 7}, image_size=16)
+    gen.fit(torch.rand(4, 3, 16, 16), tmp_path / "work")
+    assert gen.step_ == 0
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())

@@ -93,7 +93,11 @@ def test_disjoint_plan_and_too_few_images(tmp_path: Path) -> None:
 
 
 def test_presets_and_overrides() -> None:
-    assert set(PRESETS) == {"smoke", "mini", "cifar", "faces"}
+    assert set(PRESETS) == {"smoke", "mini", "cifar", "faces", "aligned"}
+    aligned = PRESETS["aligned"]
+    assert aligned.resolution == 256 and aligned.pairs and aligned.all_images
+    assert aligned.history == "equalize" and aligned.prescale == 0.5
+    assert get_preset("aligned", history="keep").prescale == 1.0
     for name in ("cifar", "faces"):
         c = PRESETS[name].counts
         assert (c.train, c.val, c.test) >= (2000, 250, 1000)
@@ -104,3 +108,19 @@ def test_presets_and_overrides() -> None:
         get_preset("huge")
     with pytest.raises(ConfigError, match="resolution"):
         get_preset("mini", resolution=2)
+
+
+def test_paired_plan_uses_every_image_with_its_real_as_source(tmp_path: Path) -> None:
+    kinds = {"tiny_manip": "manipulation", "tiny_sampler": "sampler"}
+    preset = tiny_preset(pairs=True, all_images=True, share_reals=True, val_fraction=0.25)
+    with ImageSource(tiny_source(tmp_path / "src", n=20)) as src:
+        plan = make_plan(src, preset, kinds, seed=0)
+    manip, sampler = plan.generators["tiny_manip"], plan.generators["tiny_sampler"]
+    counts = {s: len(p.reals) for s, p in manip.items()}
+    assert counts == {"test": 6, "val": 4, "train": 10}  # 30 % held out, 25 % of the rest to val
+    names = [n for p in manip.values() for n in p.reals]
+    assert sorted(names) == sorted(src.names)  # every image once
+    for split, part in manip.items():
+        assert part.sources == part.reals  # fake i is made from real i
+        assert part.reals == sampler[split].reals  # the same order for every generator
+        assert all(d != s for d, s in zip(part.donors, part.sources, strict=True))

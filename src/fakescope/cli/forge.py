@@ -27,12 +27,35 @@ def build(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the benchmark to.")],
     preset: Annotated[
-        str, typer.Option("--preset", "-p", help="smoke, mini, cifar or faces.")
+        str, typer.Option("--preset", "-p", help="smoke, mini, cifar, faces or aligned.")
     ] = "mini",
     generators: Annotated[
         str | None,
         typer.Option(
             "--generators", "-g", help="Comma-separated generators (default: the preset's)."
+        ),
+    ] = None,
+    decoders: Annotated[
+        str | None,
+        typer.Option(
+            "--decoders",
+            help="aligned preset: comma-separated decoders among sd, sdxl, sd3, flux1, flux2 "
+            "(default: all five).",
+        ),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            help="Folder or .zip with the decoders' weights (default: $FAKESCOPE_WEIGHTS).",
+        ),
+    ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            "--history",
+            help="equalize (one JPEG history for reals and fakes) or keep (match the source "
+            "format); default: the preset's.",
         ),
     ] = None,
     seed: Annotated[
@@ -59,9 +82,17 @@ def build(
     with cli_errors():
         import json
 
+        from fakescope.errors import ConfigError
         from fakescope.forge.build import BENCHMARK_JSON, build_benchmark
+        from fakescope.forge.generators.tae import decoder_generators
         from fakescope.forge.summary import SUMMARY
 
+        if decoders is not None:
+            if generators is not None:
+                raise ConfigError("pass either --decoders or --generators, not both")
+            generators = ",".join(decoder_generators(decoders))
+        if history is not None and history not in ("keep", "equalize"):
+            raise ConfigError(f"unknown --history {history!r}; choose equalize or keep")
         root = build_benchmark(
             source,
             out,
@@ -73,6 +104,8 @@ def build(
             force=force,
             progress=progress,
             device=device or "cpu",
+            history=history,
+            weights=weights,
         )
         info = json.loads((root / BENCHMARK_JSON).read_text())
         rows = []
@@ -86,6 +119,7 @@ def build(
                 (
                     name,
                     f"{gen['family']}, {gen['steps']} steps, {gen['train_seconds']:.1f} s training, "
+                    f"{gen['write_seconds']:.1f} s writing, "
                     f"FD {'-' if fd is None else f'{fd:.1f}'} (real-vs-real "
                     f"{'-' if ref is None else f'{ref:.1f}'}), "
                     f"file-size AUC {audit.get('file_size_auc', float('nan')):.2f}{flag}",

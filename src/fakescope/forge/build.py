@@ -37,7 +37,7 @@ import fakescope
 from fakescope.errors import ConfigError, FakescopeError
 from fakescope.forge import generators as _zoo  # noqa: F401  (fills GENERATORS)
 from fakescope.forge.audit import audit_benchmark, check_audit
-from fakescope.forge.encode import FormatEstimate, estimate_format
+from fakescope.forge.encode import FormatEstimate, FormatSpec, estimate_format, history_spec
 from fakescope.forge.generators.base import GENERATORS, ImageGenerator
 from fakescope.forge.manifest import GeneratorInfo, manifest_frame, write_manifest
 from fakescope.forge.plan import Plan, derive_seed, make_plan
@@ -109,9 +109,23 @@ def _estimate(src: ImageSource, preset: Preset, seed: int) -> FormatEstimate:
         ) from None
 
 
-def _make_generator(name: str, preset: Preset, seed: int, device: str) -> ImageGenerator:
+def _make_generator(
+    name: str, preset: Preset, seed: int, device: str, weights: str | Path | None = None
+) -> ImageGenerator:
+    """Build generator ``name``; ``weights`` fills the ``weights`` param of those that take one
+    (not part of the build's identity: the weights' sha256 is checked on load)."""
     cls = GENERATORS.get(name)
-    return cls(preset.params_for(name), image_size=preset.resolution, seed=seed, device=device)
+    params = preset.params_for(name)
+    if weights is not None and "weights" in cls.Params.model_fields and "weights" not in params:
+        params["weights"] = str(weights)
+    return cls(params, image_size=preset.resolution, seed=seed, device=device)
+
+
+def _spec(estimate: FormatEstimate, preset: Preset) -> FormatSpec:
+    """How every file is written: the estimate's spec, or the equalized history's (presets doc)."""
+    if preset.history == "equalize":
+        return history_spec(preset.resolution, preset.history_quality, preset.history_subsampling)
+    return estimate.spec
 
 
 def generator_seed(seed: int, name: str) -> int:
@@ -131,6 +145,8 @@ def build_benchmark(
     force: bool = False,
     progress: bool = True,
     device: str = "cpu",
+    history: str | None = None,
+    weights: str | Path | None = None,
 ) -> Path:
     """Build a benchmark from the real images of ``source`` (a folder or .zip) into ``out``.
 
@@ -138,11 +154,13 @@ def build_benchmark(
     ``manifest.parquet``, ``benchmark.json``, ``summary.html`` and ``grids/``;
     returns ``out``. ``preset``: a name of :data:`~fakescope.forge.presets.PRESETS`
     or a :class:`Preset`; ``generators`` (names or "a,b") replaces its list;
-    ``seed`` (default: the preset's) and ``resolution`` override it.
-    User mistakes raise one-line :class:`~fakescope.errors.FakescopeError` s.
+    ``seed`` (default: the preset's), ``resolution`` and ``history`` ("keep" or
+    "equalize") override it. ``weights``: folder or .zip of the decoder
+    generators' weights (else ``$FAKESCOPE_WEIGHTS``). User mistakes raise
+    one-line :class:`~fakescope.errors.FakescopeError` s.
     """
     started = time.perf_counter()
-    chosen = get_preset(preset, resolution=resolution)
+    chosen = get_preset(preset, resolution=resolution, history=history)
     names = _generator_names(chosen, generators)
     chosen = get_preset(chosen, generators=tuple(names))
     seed = chosen.seed if seed is None else int(seed)
@@ -164,7 +182,7 @@ def build_benchmark(
             resuming = ws.check(identity, resume=resume, force=force)
             if resuming and ws.complete_marker.exists():
                 return out_path
-            info = _build(src, ws, identity, chosen, names, seed, progress, device)
+            info = _build(src, ws, identity, chosen, names, seed, progress, device, weights)
             info["build_seconds"] = time.perf_counter() - started
             info["resumed"] = resuming
             grids = info.pop("_grids")
@@ -173,6 +191,21 @@ def build_benchmark(
             check_audit_from_info(info)
             ws.mark(ws.complete_marker)
     return out_path
+
+
+def _history_info(estimate: FormatEstimate, preset: Preset) -> dict[str, Any]:
+    """What the build did about the reals' compression history (benchmark.json's format.history)."""
+    if preset.history != "equalize":
+        return {"mode": "keep"}
+    return {
+        "mode": "equalize",
+        "prescale": preset.history_scale,
+        "source_format": estimate.spec.describe(),
+        "note": (
+            f"every real was down-scaled x{preset.history_scale:g} (antialiased) before the crop; "
+            "reals and fakes were written identically"
+        ),
+    }
 
 
 def check_audit_from_info(info: dict[str, Any]) -> None:
@@ -193,12 +226,15 @@ def _build(
     seed: int,
     progress: bool,
     device: str,
+    weights: str | Path | None = None,
 ) -> dict[str, Any]:
     """Steps 2-4 of the module docstring; returns the content of benchmark.json (+ "_grids")."""
     estimate = _estimate(src, preset, seed)
-    spec = estimate.spec
+    spec = _spec(estimate, preset)
     classes = {n: GENERATORS.get(n) for n in names}
     kinds = {n: str(c.kind) for n, c in classes.items()}
+    # Built first: a bad setting (missing weights, resolution) fails before --out is claimed.
+    built = {n: _make_generator(n, preset, generator_seed(seed, n), device, weights) for n in names}
     if ws.plan_file.exists():
         plan = Plan.load(ws.plan_file)
     else:
@@ -216,7 +252,7 @@ def _build(
             ) as advance:
                 images = []
                 for name in plan.train_images:
-                    img = src.load(name, preset.resolution, preset.crop)
+                    img = src.load(name, preset.resolution, preset.crop, preset.prescale)
                     if img is not None:
                         images.append(img)
                     advance(1)
@@ -224,11 +260,21 @@ def _build(
         return cache[0]
 
     per_gen: dict[str, dict[str, Any]] = {}
+    infos: dict[str, GeneratorInfo] = {}
     for name in names:
         gseed = generator_seed(seed, name)
+        generator = built.pop(name)
+        manipulation = kinds[name] == "manipulation"
+        infos[name] = GeneratorInfo(
+            family=classes[name].family,
+            manipulation=manipulation,
+            uses_donors=bool(getattr(generator, "uses_donors", manipulation)),
+            paired=manipulation and preset.pairs,
+            decoder=str(getattr(generator, "decoder", "")),
+        )
         job = Job(
             name=name,
-            generator=_make_generator(name, preset, gseed, device),
+            generator=generator,
             seed=gseed,
             splits=plan.generators[name],
             preset=preset,
@@ -249,17 +295,9 @@ def _build(
             "train_budget_seconds": preset.budget_train_s_per_generator,
             "counts": {s: len(p.reals) for s, p in plan.generators[name].items()},
         }
-        del job
+        del job, generator
     cache.clear()
 
-    infos = {
-        n: GeneratorInfo(
-            family=classes[n].family,
-            manipulation=kinds[n] == "manipulation",
-            uses_donors=bool(getattr(classes[n], "uses_donors", kinds[n] == "manipulation")),
-        )
-        for n in names
-    }
     frame = manifest_frame(plan, infos, spec.extension, seed)
     write_manifest(frame, ws.root)
     with progress_bar(None, "auditing the format" if progress else None):
@@ -287,6 +325,7 @@ def _build(
             "source_size": list(estimate.source_size),
             "exact_quality": estimate.exact_quality,
             "note": estimate.note,
+            "history": _history_info(estimate, preset),
         },
         "budgets": {
             "train_seconds_per_generator": preset.budget_train_s_per_generator,

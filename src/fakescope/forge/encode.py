@@ -14,6 +14,11 @@ once, with one :class:`FormatSpec`:
 * **PNG** (and any other lossless or unknown format): lossless PNG in the
   source's mode.
 
+The ``aligned`` preset's ``history: equalize`` replaces the estimate by one
+fixed spec (:func:`history_spec`: JPEG q90 4:2:0) for reals and fakes alike.
+No file carries metadata (EXIF, ICC profile, comments): :func:`encode_like`
+drops what a decoded real still holds, so reals and fakes cannot differ there.
+
 The image size is the benchmark's working resolution (reals are cropped and
 resized to it before encoding; generators work at it). Writes are atomic: a
 hidden temp file in the same folder, then :func:`os.replace`.
@@ -236,6 +241,17 @@ def estimate_format(
     )
 
 
+def history_spec(resolution: int, quality: int = 90, subsampling: int = 2) -> FormatSpec:
+    """The one spec of an equalized-history build: RGB JPEG ``quality``, ``subsampling``, square."""
+    return FormatSpec(
+        format="JPEG",
+        mode="RGB",
+        size=(resolution, resolution),
+        quality=quality,
+        subsampling=subsampling,
+    )
+
+
 # ----------------------------------------------------------------- encoding
 def to_pil(image: Image.Image | torch.Tensor | np.ndarray) -> Image.Image:
     """An 8-bit PIL image from a PIL image, a tensor or an array.
@@ -277,6 +293,9 @@ def encode_like(
         raise ValueError(f"image is {img.size[0]}x{img.size[1]}, the spec says {spec.size}")
     if img.mode != spec.mode:
         img = img.convert(spec.mode)
+    if img.info:  # no metadata (EXIF, ICC, JPEG comment) may ride along from a decoded real
+        img = img.copy()
+        img.info = {}
     target = Path(path)
     # No fsync per image: a build writes thousands and can redo an unfinished split.
     with atomic_path(target, fsync=False) as tmp:

@@ -15,11 +15,17 @@ source      str    the source image (name inside the source folder or zip) a rea
                    a sampler's fakes
 donor       str    the other real a manipulation pasted in (face swap); "" otherwise
 seed        int    the build's seed
+pair_id     str    paired builds (the ``aligned`` preset): the id of the source image
+                   shared by a real and every fake made from it (across decoders);
+                   "" otherwise
+decoder     str    a decoder fake's latent-diffusion decoder (``sd``, ``sdxl``, ``sd3``,
+                   ``flux1``, ``flux2``); "" for reals and other generators
 ==========  =====  ===============================================================
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +39,18 @@ from fakescope.forge.plan import Plan
 
 MANIFEST = "manifest.parquet"
 LABEL_DIRS = ("0_real", "1_fake")
-COLUMNS = ("path", "label", "generator", "family", "split", "source", "donor", "seed")
+COLUMNS = (
+    "path",
+    "label",
+    "generator",
+    "family",
+    "split",
+    "source",
+    "donor",
+    "seed",
+    "pair_id",
+    "decoder",
+)
 
 
 def file_name(generator: str, split: str, label: int, index: int, ext: str) -> str:
@@ -48,22 +65,35 @@ class GeneratorInfo:
     family: str
     manipulation: bool
     uses_donors: bool
+    #: Fake i is made from real i (the preset's ``pairs``).
+    paired: bool = False
+    #: The decoder of a latent-diffusion decoder generator; "" for others.
+    decoder: str = ""
+
+
+def pair_id(source: str) -> str:
+    """The id of a pair: 16 hex digits of the sha256 of the source image's name."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 def manifest_frame(
     plan: Plan, infos: dict[str, GeneratorInfo], ext: str, seed: int
 ) -> pd.DataFrame:
     """The manifest of a build (see the module docstring), sorted by path."""
-    rows: list[tuple[str, int, str, str, str, str, str, int]] = []
+    rows: list[tuple[str, int, str, str, str, str, str, int, str, str]] = []
     for gen in sorted(plan.generators):
         info = infos[gen]
         for split in SPLITS:
             part = plan.generators[gen][split]
             for i, name in enumerate(part.reals):
-                rows.append((file_name(gen, split, 0, i, ext), 0, gen, REAL, split, name, "", seed))
+                pid = pair_id(name) if info.paired else ""
+                rows.append(
+                    (file_name(gen, split, 0, i, ext), 0, gen, REAL, split, name, "", seed, pid, "")
+                )
             for i in range(len(part.reals)):
                 source = part.sources[i] if info.manipulation else ""
                 donor = part.donors[i] if info.manipulation and info.uses_donors else ""
+                pid = pair_id(source) if info.paired and source else ""
                 rows.append(
                     (
                         file_name(gen, split, 1, i, ext),
@@ -74,6 +104,8 @@ def manifest_frame(
                         source,
                         donor,
                         seed,
+                        pid,
+                        info.decoder,
                     )
                 )
     frame = pd.DataFrame(rows, columns=list(COLUMNS))

@@ -14,6 +14,11 @@ Rules (see issue 3):
   are other sources of the same split.
 * Reals and sources are disjoint across generators too, unless the preset
   sets ``share_reals`` (then each generator draws its own seeded subset).
+* With the preset's ``pairs`` a manipulation's sources *are* its reals (fake i
+  is made from real i: the ``aligned`` preset); with ``all_images`` every
+  generator gets every usable image of each split part, in one seeded order
+  shared by all generators (so reals are shared; ``counts`` are minimums), and a source without a
+  val folder gives ``val_fraction`` of its train part to val.
 * Corrupt files are skipped (and counted): the next image of the seeded order
   replaces them, so the plan only depends on the source, the preset and the seed.
 """
@@ -134,9 +139,11 @@ def source_parts(
 def needs(preset: Preset, kinds: dict[str, str]) -> dict[str, int]:
     """Source images needed per split (reals + manipulation sources) for the chosen generators."""
     out: dict[str, int] = {}
+    per_real = 1 if preset.pairs else 2
     for split in SPLITS:
         per_gen = [
-            preset.counts.of(split) * (2 if k == "manipulation" else 1) for k in kinds.values()
+            preset.counts.of(split) * (per_real if k == "manipulation" else 1)
+            for k in kinds.values()
         ]
         out[split] = max(per_gen) if preset.share_reals else sum(per_gen)
     return out
@@ -187,6 +194,8 @@ def make_plan(
     parts, mode = source_parts(source, preset.holdout, seed)
     need = needs(preset, kinds)
     val_from_train = not parts["val"]
+    if preset.all_images and val_from_train:
+        need["val"] = max(need["val"], round(preset.val_fraction * len(parts["train"])))
     counts = _counts(parts, need, lambda n: True)
     if any(h < n for n, h in counts.values()):
         raise _too_few(source, preset, counts, 0)
@@ -217,13 +226,7 @@ def make_plan(
         for gen, kind in sorted(kinds.items()):
             plans[gen] = {}
             for split in SPLITS:
-                n = preset.counts.of(split)
-                pool = pools[split]
-                if preset.share_reals:
-                    pool = _Pool(_shuffled(pool.rest(), seed, gen, split), is_valid)
-                reals = pool.take(n)
-                sources = pool.take(n) if kind == "manipulation" else []
-                plans[gen][split] = SplitPlan(reals=reals, sources=sources, donors=_donors(sources))
+                plans[gen][split] = _allocate(pools[split], preset, gen, kind, split, seed)
     except _ShortError:
         counts = _counts(parts, need, lambda n: checked.get(n, True))
         raise _too_few(source, preset, counts, corrupt()) from None
@@ -236,6 +239,27 @@ def make_plan(
         generators=plans,
         corrupt=sorted(n for n, ok in checked.items() if not ok),
     )
+
+
+def _allocate(pool: _Pool, preset: Preset, gen: str, kind: str, split: str, seed: int) -> SplitPlan:
+    """One generator's reals / sources / donors of one split (see the module docstring)."""
+    n = preset.counts.of(split)
+    if preset.all_images:  # every usable image, same order for every generator
+        pool = _Pool(pool.rest(), pool.is_valid)
+        reals = pool.take(len(pool.names), strict=False)
+        if len(reals) < n:
+            raise _ShortError
+    else:
+        if preset.share_reals:
+            pool = _Pool(_shuffled(pool.rest(), seed, gen, split), pool.is_valid)
+        reals = pool.take(n)
+    if kind != "manipulation":
+        sources: list[str] = []
+    elif preset.pairs:
+        sources = list(reals)
+    else:
+        sources = pool.take(n)
+    return SplitPlan(reals=reals, sources=sources, donors=_donors(sources))
 
 
 def _donors(sources: list[str]) -> list[str]:

@@ -10,6 +10,10 @@ preset     size   generators                                  images per generat
                   inpaint; LFW's central 60 % crop
 =========  =====  ==========================================  =====================================
 
+``aligned`` (256 px): the five real-decoder autoencoders (tae_sd, tae_sdxl,
+tae_sd3, tae_flux1, tae_flux2); every source image is written as a real beside
+its reconstruction by each decoder.
+
 Budgets (2 CPU cores): ``smoke`` <= 60 s in all; ``mini`` <= 15 min in all
 (4 min 49 s measured from the bundled CIFAR-10 sample, 6-55 s of training per
 generator, so the README demo fits in 10 min); ``cifar`` / ``faces`` <= 20 min
@@ -23,11 +27,24 @@ out for test): it needs 1,600 train/val and 800 test images with disjoint reals.
 ``faces`` shares reals across generators (``share_reals``): LFW's 8,000 faces
 cannot give 10 generators 3,250 disjoint reals each. Shared or not, each source
 image belongs to exactly one split for every generator.
+
+``aligned`` (issue 22) pairs every real with its own reconstruction
+(``pairs``: a manipulation's source *is* the real of its pair; ``all_images``:
+every usable image of each split is used, ``counts`` are then minimums).
+**Compression history** (``history``): real photos carry a JPEG history that
+decoder outputs lack, so a detector could learn "JPEG grid = real". With
+``history: equalize`` every real is first down-scaled by ``history_scale``
+(0.5, antialiased: the 8x8 JPEG grid is averaged away) before the crop and
+resize, the fake is made from that same image, and both are written through
+the one encode path as JPEG ``history_quality`` (90) with ``history_subsampling``
+(4:2:0) and no metadata, whatever the source format. ``history: keep`` is the
+naive variant (the source format is matched as for every other preset), for
+comparison.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -45,6 +62,8 @@ NON_FACE: tuple[str, ...] = (
 )
 #: Face manipulations (aligned face crops only).
 FACE: tuple[str, ...] = ("face_swap", "self_blend", "inpaint")
+#: The real-decoder autoencoders (:mod:`fakescope.forge.generators.tae`), by decoder name.
+DECODERS: tuple[str, ...] = ("sd", "sdxl", "sd3", "flux1", "flux2")
 
 
 class SplitCounts(BaseModel):
@@ -95,6 +114,24 @@ class Preset(BaseModel):
     budget_train_s_per_generator: float = Field(default=1200.0, gt=0)
     budget_total_s: float | None = None
     seed: int = 0
+    #: A manipulation's source is the real of its pair (fake i is made from real i).
+    pairs: bool = False
+    #: Every usable image of each split part is used (``counts`` are then minimums).
+    all_images: bool = False
+    #: With ``all_images`` and no val folder: the fraction of the train part carved as val.
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    #: ``keep``: match the source's format; ``equalize``: one compression history for all
+    #: (down-scale reals by ``history_scale`` first, write every file as JPEG q90 4:2:0).
+    history: Literal["keep", "equalize"] = "keep"
+    history_scale: float = Field(default=0.5, gt=0, lt=1)
+    history_quality: int = Field(default=90, ge=1, le=100)
+    #: Pillow's chroma-subsampling code: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0.
+    history_subsampling: Literal[0, 1, 2] = 2
+
+    @property
+    def prescale(self) -> float:
+        """Factor every source image is down-scaled by before the crop (1.0 = none)."""
+        return self.history_scale if self.history == "equalize" else 1.0
 
     def steps_for(self, generator: str) -> int:
         """Training steps of ``generator`` in this preset."""
@@ -204,6 +241,26 @@ PRESETS: dict[str, Preset] = {
         sample_batch=32,
         fd_images=500,
         budget_train_s_per_generator=1200.0,
+    ),
+    "aligned": Preset(
+        name="aligned",
+        description=(
+            "every real beside its reconstruction by five real latent-diffusion decoders, "
+            "one compression history for both"
+        ),
+        resolution=256,
+        generators=tuple(f"tae_{d}" for d in DECODERS),
+        counts=SplitCounts(train=1, val=1, test=1),
+        default_steps=0,
+        pairs=True,
+        all_images=True,
+        share_reals=True,
+        history="equalize",
+        max_train_images=1,
+        sample_batch=8,
+        fd_images=200,
+        grid_images=16,
+        budget_train_s_per_generator=1.0,
     ),
 }
 

@@ -84,7 +84,7 @@ def _load(job: Job, names: list[str]) -> torch.Tensor:
     """Prepared source images ``names`` as [N, 3, H, W] in [0, 1] (the plan holds valid names only)."""
     images = []
     for name in names:
-        img = job.source.load(name, job.preset.resolution, job.preset.crop)
+        img = job.source.load(name, job.preset.resolution, job.preset.crop, job.preset.prescale)
         if img is None:
             raise RuntimeError(f"{name} decoded when the build was planned but not now")
         images.append(img)
@@ -99,7 +99,7 @@ def write_split(job: Job, split: str) -> int:
     res = job.preset.resolution
     with progress_bar(2 * n, job.bar(f"writing {split}")) as advance:
         for i, name in enumerate(part.reals):
-            img = job.source.load(name, res, job.preset.crop)
+            img = job.source.load(name, res, job.preset.crop, job.preset.prescale)
             if img is None:
                 raise RuntimeError(f"{name} decoded when the build was planned but not now")
             encode_like(img, spec, root / file_name(job.name, split, 0, i, ext))

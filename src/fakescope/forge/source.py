@@ -13,7 +13,10 @@
   ``resolution`` (bicubic, antialiased) when it differs. The faces preset uses
   ``crop = 0.6``: LFW deep-funneled's 250x250 aligned faces -> the central
   150x150 box (x, y from 50 to 200: eyebrows to chin, cheek to cheek, the
-  region the face manipulations assume) -> 128x128.
+  region the face manipulations assume) -> 128x128. With ``prescale`` < 1
+  (the ``aligned`` preset's ``history: equalize``) the whole decoded image is
+  first down-scaled by that factor (Lanczos, antialiased), which averages away
+  the 8x8 grid of the source's JPEG history, before the crop.
 """
 
 from __future__ import annotations
@@ -33,8 +36,17 @@ from fakescope.data.layouts.files import is_image_name, list_images, split_of
 from fakescope.errors import DataError, DecodeError
 
 
-def prepare(img: Image.Image, resolution: int, crop: float = 1.0) -> Image.Image:
-    """Centre-crop ``img`` to a square of side ``crop`` x its shorter side, resize to ``resolution``."""
+def prepare(
+    img: Image.Image, resolution: int, crop: float = 1.0, prescale: float = 1.0
+) -> Image.Image:
+    """Centre-crop ``img`` to a square of side ``crop`` x its shorter side, resize to ``resolution``.
+
+    ``prescale`` < 1 first down-scales the whole image by that factor (antialiased).
+    """
+    if prescale != 1.0:
+        w, h = img.size
+        small = (max(1, round(w * prescale)), max(1, round(h * prescale)))
+        img = img.resize(small, Image.Resampling.LANCZOS)
     w, h = img.size
     side = max(1, min(w, h, round(crop * min(w, h))))
     left, top = (w - side) // 2, (h - side) // 2
@@ -86,13 +98,15 @@ class ImageSource:
         except (OSError, zipfile.BadZipFile, KeyError, NotImplementedError, ValueError) as exc:
             raise DecodeError(f"{name}: cannot be read ({exc})") from None
 
-    def load(self, name: str, resolution: int, crop: float = 1.0) -> Image.Image | None:
+    def load(
+        self, name: str, resolution: int, crop: float = 1.0, prescale: float = 1.0
+    ) -> Image.Image | None:
         """Decode image ``name`` and :func:`prepare` it; None when the file is corrupt."""
         try:
             img = load_image(self.read(name))
         except DecodeError:
             return None
-        return prepare(img, resolution, crop)
+        return prepare(img, resolution, crop, prescale)
 
     def is_valid(self, name: str) -> bool:
         """True when ``name`` decodes (the check that decides which files are skipped)."""

@@ -9,9 +9,11 @@ from fakescope.forge.generators import (
     face_swap,  # noqa: F401
     inpaint,  # noqa: F401
     latent_diffusion,  # noqa: F401
+    random_arch,  # noqa: F401
     realnvp,  # noqa: F401
     resize_gan,  # noqa: F401
     self_blend,  # noqa: F401
+    tae,  # noqa: F401
     upsampler,  # noqa: F401
     vae,  # noqa: F401
 )

@@ -50,6 +50,8 @@ FAMILIES: tuple[str, ...] = (
     "face_swap",
     "self_blend",
     "inpaint",
+    "ldm_decoder",
+    "random_arch",
 )
 
 
@@ -226,6 +228,16 @@ class TrainingFreeManipulation(ImageGenerator):
     def train_step(self, batch: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
         """Nothing to learn; returns no losses."""
         return {}
+
+    def fit(
+        self,
+        images: torch.Tensor,
+        workdir: Path,
+        *,
+        on_step: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> None:
+        """Nothing to learn: no step runs and no (empty) checkpoint is written, whatever a
+        preset's ``steps`` says for this generator."""
 
 
 #: All generators of the zoo, by name (filled by imports in :mod:`fakescope.forge.generators`).
