@@ -156,3 +156,13 @@ def test_corrupt_published_file_is_refused_and_reconverted_tensors_accepted(
     again = load_tae("sd", tmp_path)
     for key, value in good.state_dict().items():
         assert torch.equal(value, again.state_dict()[key])
+
+
+def test_fetching_the_published_pickles_needs_explicit_consent(tmp_path: Path) -> None:
+    """The author's .pth files are pickles: nothing is downloaded or read without consent."""
+    from fakescope.models.tae import fetch_published
+    from fakescope.models.weights import WeightsError
+
+    with pytest.raises(WeightsError, match="allow_pickle=True"):
+        fetch_published(tmp_path / "w")
+    assert not (tmp_path / "w").exists()

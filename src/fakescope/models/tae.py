@@ -348,7 +348,9 @@ def load_tae(
 PUBLISHED_URL = "https://raw.githubusercontent.com/madebyollin/taesd/main/{stem}_{part}.pth"
 
 
-def fetch_published(dest: str | Path, decoders: tuple[str, ...] = tuple(TAE_SPECS)) -> Path:
+def fetch_published(
+    dest: str | Path, decoders: tuple[str, ...] = tuple(TAE_SPECS), *, allow_pickle: bool = False
+) -> Path:
     """Download the author's published ``.pth`` files and store them as safetensors in ``dest``.
 
     For users with internet only: fakescope never calls this, and no test does.
@@ -358,8 +360,16 @@ def fetch_published(dest: str | Path, decoders: tuple[str, ...] = tuple(TAE_SPEC
     ``<dest>/<stem>_<part>.safetensors``; :func:`load_tae` accepts them when their
     tensors equal the pinned ones (:data:`TENSOR_SHA256`) and refuses them with
     the sha256 message otherwise (the author may have published newer weights).
+    The ``.pth`` files are pickles: nothing is downloaded or read unless the caller
+    consents with ``allow_pickle=True``.
     """
     import urllib.request
+
+    if not allow_pickle:
+        raise WeightsError(
+            "the published TAESD weights are .pth pickles; call fetch_published(..., "
+            "allow_pickle=True) to consent to reading them with torch's restricted unpickler"
+        )
 
     from fakescope.models.weights import save_safetensors_atomic
 
