@@ -48,12 +48,16 @@ class SplitConfig(Strict):
 class NormalizeConfig(Strict):
     """Make every image's file format identical before use (removes format shortcuts).
 
-    ``crop``: centre-crop every image to ``crop`` x ``crop`` pixels (None = keep
-    the size); ``jpeg_quality``: re-encode every image as JPEG at this quality
-    (4:2:0, no metadata; None = lossless PNG). Applied identically to reals and
-    fakes; the files are cached in ``cache`` (None = the user cache folder).
+    ``scale``: first down-scale every image by this factor with antialiasing
+    (Lanczos; e.g. 0.5), which wipes the 8x8 grid of an earlier JPEG compression
+    that a re-encode alone keeps (None = no resampling); ``crop``: centre-crop every
+    image to ``crop`` x ``crop`` pixels (None = keep the size); ``jpeg_quality``:
+    re-encode every image as JPEG at this quality (4:2:0, no metadata; None =
+    lossless PNG). Applied identically to reals and fakes; the files are cached in
+    ``cache`` (None = the user cache folder).
     """
 
+    scale: float | None = Field(default=None, gt=0, lt=1)
     crop: int | None = Field(default=None, ge=8)
     jpeg_quality: int | None = Field(default=None, ge=1, le=100)
     cache: Path | None = None

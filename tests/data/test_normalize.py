@@ -50,3 +50,31 @@ def test_normalize_needs_a_setting(tmp_path: Path) -> None:
     table = index_dataset(_shortcut_dataset(tmp_path / "d", n=2))
     with pytest.raises(DataError, match="crop and/or jpeg_quality"):
         normalize_table(table, NormalizeConfig(), progress=False)
+
+
+def test_scale_wipes_a_jpeg_history_that_a_re_encode_keeps(tmp_path: Path) -> None:
+    """Reals with a q75 history vs never-compressed fakes: re-encoding both at q90 keeps the
+    history apart; down-scaling x0.5 first (``scale``) removes it."""
+    import numpy as np
+
+    from fakescope.data.jpeg_history import QUANT, image_scores
+    from tests.data.pixel_sets import jpeg, photo
+
+    for i in range(12):
+        (tmp_path / "d" / "gen" / "0_real").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "d" / "gen" / "1_fake").mkdir(parents=True, exist_ok=True)
+        jpeg(photo(i, size=256), 75).save(tmp_path / "d" / "gen" / "0_real" / f"r{i}.png")
+        photo(100 + i, size=256).save(tmp_path / "d" / "gen" / "1_fake" / f"f{i}.png")
+    table = index_dataset(tmp_path / "d")
+
+    def mean_gap(cfg: NormalizeConfig) -> float:
+        out = normalize_table(table, cfg, progress=False)
+        scores: dict[int, list[float]] = {0: [], 1: []}
+        for path, label in zip(out["path"], out["label"], strict=True):
+            scores[int(label)].append(image_scores(path, crop=96)[QUANT])
+        return float(np.mean(scores[0]) - np.mean(scores[1]))
+
+    kept = mean_gap(NormalizeConfig(jpeg_quality=90, cache=tmp_path / "c1"))
+    wiped = mean_gap(NormalizeConfig(scale=0.5, jpeg_quality=90, cache=tmp_path / "c2"))
+    assert kept > 0.1  # the reals' q75 grid survives a q90 re-encode
+    assert abs(wiped) < kept / 4

@@ -51,6 +51,14 @@ def centre_crop(img: Image.Image, size: int, name: str = "image") -> Image.Image
     return img.crop((left, top, left + size, top + size))
 
 
+def downscale(img: Image.Image, scale: float) -> Image.Image:
+    """``img`` resized by ``scale`` (< 1) with Lanczos antialiasing: an earlier JPEG's 8x8 grid
+    does not survive it, so reals and fakes re-encoded afterwards share one compression history."""
+    w, h = img.size
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
 def encode(img: Image.Image, jpeg_quality: int | None) -> tuple[bytes, str]:
     """RGB bytes of ``img`` as JPEG at ``jpeg_quality`` (4:2:0, no metadata) or PNG; (data, suffix)."""
     buf = io.BytesIO()
@@ -65,6 +73,8 @@ def encode(img: Image.Image, jpeg_quality: int | None) -> tuple[bytes, str]:
 def _key(path: Path, cfg: NormalizeConfig) -> str:
     st = path.stat()
     raw = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{cfg.crop}|{cfg.jpeg_quality}"
+    if cfg.scale is not None:  # keeps the keys of copies made without a scale
+        raw += f"|scale={cfg.scale}"
     return hashlib.sha1(raw.encode()).hexdigest()
 
 
@@ -77,6 +87,8 @@ def normalize_file(path: str | Path, cfg: NormalizeConfig, cache: Path) -> Path:
     if target.is_file():
         return target
     img = load_image(path)
+    if cfg.scale is not None:
+        img = downscale(img, cfg.scale)
     if cfg.crop is not None:
         img = centre_crop(img, cfg.crop, str(path))
     data, _ = encode(img, cfg.jpeg_quality)
@@ -93,9 +105,10 @@ def normalize_table(
     errors downstream). Raises :class:`DataError` when an image is smaller than
     ``cfg.crop``.
     """
-    if cfg.crop is None and cfg.jpeg_quality is None:
+    if cfg.crop is None and cfg.jpeg_quality is None and cfg.scale is None:
         raise DataError(
-            "data.normalize needs crop and/or jpeg_quality (e.g. crop: 256, jpeg_quality: 90)"
+            "data.normalize needs scale, crop and/or jpeg_quality "
+            "(e.g. scale: 0.5, crop: 128, jpeg_quality: 90)"
         )
     cache = Path(cfg.cache).expanduser() if cfg.cache else default_cache()
     out = table.copy()

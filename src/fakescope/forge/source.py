@@ -33,6 +33,7 @@ from PIL import Image
 
 from fakescope.data.decode import load_image
 from fakescope.data.layouts.files import is_image_name, list_images, split_of
+from fakescope.data.normalize import downscale
 from fakescope.errors import DataError, DecodeError
 
 
@@ -44,9 +45,7 @@ def prepare(
     ``prescale`` < 1 first down-scales the whole image by that factor (antialiased).
     """
     if prescale != 1.0:
-        w, h = img.size
-        small = (max(1, round(w * prescale)), max(1, round(h * prescale)))
-        img = img.resize(small, Image.Resampling.LANCZOS)
+        img = downscale(img, prescale)
     w, h = img.size
     side = max(1, min(w, h, round(crop * min(w, h))))
     left, top = (w - side) // 2, (h - side) // 2
