@@ -389,7 +389,7 @@ class Detector(ABC):
 
         Used by ONNX export (:mod:`fakescope.inference.onnx_export`); outputs match
         :meth:`_features_batch`. Default: the built-in modules of
-        :mod:`fakescope.detectors.export` (cnn, probe with a logistic head);
+        :mod:`fakescope.detectors.export` (cnn incl. a binary SVM head, probe with a logistic head, general);
         other detectors raise a one-line error.
         """
         from fakescope.detectors.export import export_module

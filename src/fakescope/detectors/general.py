@@ -16,6 +16,8 @@ Binary (classes ["real", "fake"]) or attribution (``target``). Scores: P(fake)
 :class:`~fakescope.models.general_net.GeneralNet`; only its projections, NPR
 branch and head train (Lightning, AdamW, cross-entropy). The bundle stores
 every tensor (frozen backbone included), so a loaded detector needs no weights download.
+``fakescope export BUNDLE --format onnx`` traces the whole network (taps, NPR branch,
+head) into one graph (:class:`~fakescope.detectors.export.GeneralExport`).
 """
 
 from __future__ import annotations
@@ -123,9 +125,7 @@ class GeneralDetector(TrainableDetector[GeneralNet]):
     def _logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits [B, C], embedding [B, E])`` of a batch, one forward pass, eval mode."""
         model = self._model().eval()
-        x = x.to(next(model.head.parameters()).device)
-        emb = model.embed(x)
-        return model.head(emb).float(), emb.float()
+        return model.outputs(x.to(next(model.head.parameters()).device))
 
     @torch.inference_mode()
     def _proba_batch(self, x: torch.Tensor) -> np.ndarray:

@@ -119,6 +119,16 @@ class GeneralNet(nn.Module):
             return fused
         return torch.cat([fused, self.npr(x)], dim=1)
 
+    def outputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(logits [B, C], embedding [B, E])`` of images ``x`` [B, 3, H, W], float32, one pass.
+
+        The one inference path: the detector's torch backend and its ONNX export
+        (:class:`fakescope.detectors.export.GeneralExport`) both call it.
+        """
+        emb = self.embed(x).float()
+        logits: Tensor = self.head(emb).float()
+        return logits, emb
+
     def forward(self, x: Tensor) -> Tensor:
         """Logits [B, C] of images ``x`` [B, 3, H, W]."""
         out: Tensor = self.head(self.embed(x))

@@ -83,6 +83,8 @@ class IntermediateTaps(nn.Module):
         self.pool: Pool = pool
         sig = inspect.signature(cast(Any, model).forward_intermediates).parameters
         self._extra = {"extra_blocks": True} if "extra_blocks" in sig else {}
+        # without the final map, blocks after the last tap are never run (faster, smaller export)
+        self._stop_early = not final and "stop_early" in sig
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.model.eval()
@@ -98,6 +100,11 @@ class IntermediateTaps(nn.Module):
         """The unpooled feature maps [B, C_i, H_i, W_i] of the taps (then the final map)."""
         m = cast(Any, self.model)
         try:
+            if self._stop_early:
+                inter = m.forward_intermediates(
+                    x, indices=self.taps, intermediates_only=True, stop_early=True, **self._extra
+                )
+                return list(inter)
             final, inter = m.forward_intermediates(
                 x, indices=self.taps, intermediates_only=False, **self._extra
             )
