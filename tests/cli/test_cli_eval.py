@@ -40,7 +40,7 @@ def test_eval_bundle_with_robustness_tiers(
     assert res.exit_code == 0, res.output
     assert {p.name for p in out.iterdir()} >= REPORT_FILES
     rep = report_json(out)
-    assert rep["meta"]["protocol"] == "all" and rep["meta"]["bundle"] == str(tiny_bundle)
+    assert rep["meta"]["protocol"] == "all" and rep["meta"]["bundle"] == tiny_bundle.name
     overall = [m for m in rep["metrics"] if m["generator"] == "(all)"]
     assert [(m["tier"], m["value"]) for m in overall] == [
         ("clean", None),

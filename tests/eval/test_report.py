@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,82 @@ def test_concat_and_tiers() -> None:
     assert both.scores is not None and len(both.scores) == 6
     assert [t for t, _ in both.tiers] == [CLEAN, "jpeg"]
     assert both.select("jpeg", 50)[AP].notna().any()
+
+
+class _Tags(HTMLParser):
+    """Start tags inside <body>, in order, as ``(tag, attrs, depth)``; text inside <details>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None], int]] = []
+        self.depth, self.in_body, self.details, self.details_text = 0, False, 0, ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self.in_body = True
+            return
+        if self.in_body:
+            self.tags.append((tag, dict(attrs), self.depth))
+            self.depth += tag not in ("img", "br", "meta")
+            self.details += tag == "details"
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.in_body and tag != "body":
+            self.depth -= 1
+            self.details -= tag == "details"
+
+    def handle_data(self, data: str) -> None:
+        if self.details:
+            self.details_text += data
+
+
+def test_html_opens_with_the_summary_and_folds_the_params() -> None:
+    report = _report()
+    report.meta |= {"params": {"arch": "resnet18", "lr": 0.0005}, "thresholds": {"a": 0.4}}
+    page = report.to_html()
+    tags = _Tags()
+    tags.feed(page)
+    first = [(t, a) for t, a, depth in tags.tags if depth == 0]
+    assert first[0] == ("section", {"id": "summary"})  # the first thing on the page
+    assert first[1][0] == "details"  # then the raw parameters, folded
+    summary = page[page.index("<section id='summary'>") : page.index("</section>")]
+    assert "Trained the detector twice" in summary and "ROC-AUC" in summary
+    assert "resnet18" not in summary and "{" not in summary  # no raw JSON up top
+    assert '"arch": "resnet18"' in tags.details_text and '"lr": 0.0005' in tags.details_text
+    assert page.count("resnet18") == 1  # params are shown only inside <details>
+    md = report.to_markdown()
+    assert md.index("## Summary") < md.index("<details>") < md.index("**params**")
+    assert md.index("**params**") < md.index("</details>") < md.index("## roc_auc")
+
+
+def test_written_reports_have_no_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs" / "eval"
+    report = _report()
+    report.meta |= {
+        "bundle": str(tmp_path / "models" / "cnn"),  # under the cwd
+        "params": {"cache_dir": "/root/.cache/fakescope", "data": "/home/ann/bench/mini"},
+        "workdir": str(out / "work"),  # under the output folder
+        "note": f"embeddings cached in /tmp/emb-cache/x.sqlite; see {out}/report.md",
+    }
+    section = _section()
+    section.note = f"read from {tmp_path}/models/cnn/calibration.json"
+    section.data = {"file": "/home/ann/cal.json", "n/a": "TPR/FPR"}
+    report.add_section(section)
+    files = report.write(out)
+    for kind in ("json", "markdown", "html"):
+        text = files[kind].read_text()
+        for bad in (str(tmp_path), "/home", "/tmp", "/root", "/work"):
+            assert bad not in text, (kind, bad)
+    meta = json.loads(files["json"].read_text())["meta"]
+    assert meta["bundle"] == "models/cnn" and meta["workdir"] == "work"
+    assert meta["params"] == {"cache_dir": "fakescope", "data": "mini"}
+    assert meta["note"] == "embeddings cached in x.sqlite; see report.md"
+    raw = json.loads(files["json"].read_text())
+    assert raw["toy"] == {"file": "cal.json", "n/a": "TPR/FPR"}
+    page = files["html"].read_text()
+    assert "read from models/cnn/calibration.json" in page
+    uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert uris and all(base64.b64decode(u)[:4] == b"\x89PNG" for u in uris)

@@ -8,8 +8,13 @@ with j > i (tasks not yet seen) are None/NaN and never used.
   (max_{j <= i < T-1} m[i][j] - m[T-1][j]): best earlier score minus final score.
 * BWT (backward transfer) = mean over j < T-1 of (m[T-1][j] - m[j][j]);
   negative = forgetting.
+* PL (plasticity) = the diagonal m[i][i], the score on each task right after
+  learning it; "PL" in the summary is its mean. Read AF beside it: a method that
+  never learns a task (PL near 0.5 AUC) has nothing to forget, so low AF with
+  low PL is not retention.
 
-AF and BWT are None for a single task (nothing to forget).
+AF and BWT are None for a single task (nothing to forget). Scores are "higher =
+better" (AUC, accuracy); so are AA and PL, while AF is "lower = better".
 """
 
 from __future__ import annotations
@@ -66,13 +71,27 @@ def backward_transfer(rows: Matrix) -> float | None:
     return _mean([m[-1][j] - m[j][j] for j in range(t - 1)])
 
 
+def plasticity(rows: Matrix) -> list[float | None]:
+    """PL per task: ``m[i][i]``, the score on task i right after training it ([T]; None = NaN)."""
+    m = as_square(rows)
+    return [None if math.isnan(m[i][i]) else m[i][i] for i in range(len(m))]
+
+
+def average_plasticity(rows: Matrix) -> float | None:
+    """Mean of :func:`plasticity` over the tasks that have a score (None when none has)."""
+    return _mean([math.nan if v is None else v for v in plasticity(rows)])
+
+
 def summary(auc: Matrix, acc: Matrix) -> dict[str, float | None]:
-    """``aa``, ``af``, ``bwt`` on AUC and ``aa_acc``, ``af_acc``, ``bwt_acc`` on accuracy."""
+    """``aa``, ``af``, ``bwt``, ``pl`` on AUC and ``aa_acc``, ``af_acc``, ``bwt_acc``, ``pl_acc``
+    on accuracy (``pl`` = mean plasticity, the mean of the diagonal)."""
     return {
         "aa": average_accuracy(auc),
         "af": average_forgetting(auc),
         "bwt": backward_transfer(auc),
+        "pl": average_plasticity(auc),
         "aa_acc": average_accuracy(acc),
         "af_acc": average_forgetting(acc),
         "bwt_acc": backward_transfer(acc),
+        "pl_acc": average_plasticity(acc),
     }

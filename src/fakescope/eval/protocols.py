@@ -265,6 +265,7 @@ def train_and_evaluate(
     )
     from_val = len(val) > 0 and val[LABEL].nunique() == 2
     report.meta["threshold_from"] = "val" if from_val else "default"
+    report.meta["n_train"] = len(train)
     return report
 
 

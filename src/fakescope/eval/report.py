@@ -8,6 +8,13 @@ are NaN in the frame, ``null`` in JSON and ``-`` in Markdown/HTML.
 the HTML report draws its ROC curves from it. Files are written atomically
 (:mod:`fakescope.fileio`).
 
+Markdown and HTML open with a plain-words summary of the headline numbers
+(:mod:`fakescope.eval.report_summary`); the raw ``meta`` (detector params,
+thresholds, ...) follows in a collapsed ``<details>`` block. No rendering
+carries an absolute path: each is rewritten relative to ``base`` (the output
+folder, :meth:`Report.write` passes it) or the working directory, else to its
+name (:mod:`fakescope.eval.report_paths`).
+
 ``Report.sections`` holds the result blocks a protocol adds (attribution,
 OOD, calibration, ...): each is a :class:`~fakescope.eval.sections.Section`
 that renders itself; this module never imports a protocol module. How to add
@@ -47,6 +54,8 @@ from fakescope.eval.metrics import (
     group_masks,
     normalise_frame,
 )
+from fakescope.eval.report_paths import portable_text, portable_value
+from fakescope.eval.report_summary import summary_sentences
 from fakescope.eval.sections import (
     RESERVED_KEYS,
     SECTIONS,
@@ -71,6 +80,8 @@ SCORE_COLUMNS: tuple[str, ...] = (TRAIN, PATH, LABEL, GENERATOR, P_FAKE, ERROR)
 MATRIX_METRICS: tuple[str, ...] = (AUC, AP, ACCURACY, ACC_AT_VAL)
 #: ``report.json`` format: 2 = sections as top-level keys (1 = attribution inside ``meta``).
 FORMAT = 2
+#: Caption of the collapsed block that holds the raw ``meta``.
+PARAMS_TITLE = "Run parameters (detector settings, thresholds, protocol details)"
 
 
 @dataclass
@@ -156,18 +167,21 @@ class Report:
         return out.astype(float)
 
     # ------------------------------------------------------------- JSON
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: ``format``, ``meta``, ``metrics`` (records; NaN -> None), one key per section."""
+    def to_dict(self, base: str | Path | None = None) -> dict[str, Any]:
+        """JSON-ready dict: ``format``, ``meta``, ``metrics`` (records; NaN -> None), one key per
+        section; absolute paths made relative to ``base`` / the cwd (or cut to names)."""
         records = [
             {k: jsonable(v) for k, v in row.items()}
             for row in self.metrics.to_dict(orient="records")
         ]
         out = {"format": FORMAT, "meta": jsonable(self.meta), "metrics": records}
-        return out | {s.key: jsonable(s.payload()) for s in self.sections}
+        out |= {s.key: jsonable(s.payload()) for s in self.sections}
+        portable: dict[str, Any] = portable_value(out, base)
+        return portable
 
-    def to_json(self, indent: int | None = 2) -> str:
-        """Strict JSON (no NaN tokens: undefined metrics are ``null``)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+    def to_json(self, indent: int | None = 2, base: str | Path | None = None) -> str:
+        """Strict JSON (no NaN tokens: undefined metrics are ``null``; no absolute paths)."""
+        return json.dumps(self.to_dict(base), indent=indent, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> Report:
@@ -204,17 +218,20 @@ class Report:
             )
         return out
 
-    def _meta_lines(self) -> list[tuple[str, str]]:
+    def _meta_lines(self, indent: int | None = None) -> list[tuple[str, str]]:
         return [
-            (str(k), json.dumps(jsonable(v)) if not isinstance(v, str) else v)
+            (str(k), json.dumps(jsonable(v), indent=indent) if not isinstance(v, str) else v)
             for k, v in self.meta.items()
         ]
 
-    def to_markdown(self) -> str:
-        """GitHub-flavoured Markdown: meta, train x test matrices (several sources), metric tables."""
-        lines = ["# fakescope evaluation report", ""]
+    def to_markdown(self, base: str | Path | None = None) -> str:
+        """GitHub-flavoured Markdown: the summary, meta (collapsed), train x test matrices
+        (several sources), metric tables, sections; no absolute paths (see ``to_dict``)."""
+        lines = ["# fakescope evaluation report", "", "## Summary", ""]
+        lines += [f"- {sentence}" for sentence in summary_sentences(self)]
+        lines += ["", f"<details><summary>{PARAMS_TITLE}</summary>", ""]
         lines += [f"- **{k}**: {v}" for k, v in self._meta_lines()]
-        lines.append("")
+        lines += ["", "</details>", ""]
         if len(self.sources) > 1:
             for metric in MATRIX_METRICS:
                 lines += [f"## {metric}: trained on (rows) x tested on (columns)", ""]
@@ -224,7 +241,7 @@ class Report:
         for section in self.sections:
             lines += section.markdown()
         lines += ["## Definitions", "", *(f"- `{k}`: {v}" for k, v in DESCRIPTIONS.items())]
-        return "\n".join(lines) + "\n"
+        return portable_text("\n".join(lines) + "\n", base)
 
     # -------------------------------------------------------------- HTML
     def roc_curves(self, source: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -237,18 +254,24 @@ class Report:
         masks = group_masks(y, rows[GENERATOR].fillna("").astype(str).to_numpy())
         return {name: (y[m], p[m]) for name, m in masks.items()}
 
-    def to_html(self) -> str:
-        """A self-contained HTML page: tables plus PNG plots embedded as base64 (no external links)."""
+    def to_html(self, base: str | Path | None = None) -> str:
+        """A self-contained HTML page: the summary first, meta in a collapsed ``<details>``, then
+        tables plus PNG plots embedded as base64 (no external links, no absolute paths)."""
         # matplotlib: imported only when HTML is drawn
         from fakescope.eval.plots import heatmap_png, robustness_png, roc_png
 
         img = img_tag
-        body = ["<h1>fakescope evaluation report</h1>", "<table class='meta'>"]
-        body += [
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-            for k, v in self._meta_lines()
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in summary_sentences(self))
+        body = [
+            "<section id='summary'><h1>fakescope evaluation report</h1>"
+            f"<ul class='summary'>{items}</ul></section>",
+            f"<details class='params'><summary>{PARAMS_TITLE}</summary><table class='meta'>",
         ]
-        body.append("</table>")
+        body += [
+            f"<tr><th>{html.escape(k)}</th><td><pre>{html.escape(v)}</pre></td></tr>"
+            for k, v in self._meta_lines(indent=2)
+        ]
+        body.append("</table></details>")
         if len(self.sources) > 1:
             body.append("<h2>Cross-generator matrices (clean images)</h2>")
             for metric in MATRIX_METRICS:
@@ -273,26 +296,29 @@ class Report:
             f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in DESCRIPTIONS.items()
         ]
         body.append("</dl>")
-        return (
+        page = (
             "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>fakescope evaluation report</title><style>{_CSS}</style></head>\n<body>\n"
             + "\n".join(body)
             + "\n</body></html>\n"
         )
+        return portable_text(page, base)
 
     # ------------------------------------------------------------ files
     def write(self, directory: str | Path, *, html_report: bool = True) -> dict[str, Path]:
         """Write ``report.json``, ``report.md``, ``report.html`` and ``scores.csv`` (when kept).
 
-        Every file is written atomically; returns ``{kind: path}``.
+        Every file is written atomically; returns ``{kind: path}``. Paths in the report
+        files are relative to ``directory`` or the cwd, else bare names (``scores.csv``
+        keeps the test files' paths as given: it is per-file data for re-analysis).
         """
         out = Path(directory).expanduser()
         files = {
-            "json": atomic_write_text(out / "report.json", self.to_json()),
-            "markdown": atomic_write_text(out / "report.md", self.to_markdown()),
+            "json": atomic_write_text(out / "report.json", self.to_json(base=out)),
+            "markdown": atomic_write_text(out / "report.md", self.to_markdown(base=out)),
         }
         if html_report:
-            files["html"] = atomic_write_text(out / "report.html", self.to_html())
+            files["html"] = atomic_write_text(out / "report.html", self.to_html(base=out))
         if self.scores is not None:
             csv = self.scores.to_csv(index=False)
             files["scores"] = atomic_write_text(out / SCORES_FILE, csv)
@@ -334,6 +360,9 @@ _CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
     "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
     "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-    "th{background:#f3f3f3}table.meta th,table.meta td{text-align:left}"
+    "th{background:#f3f3f3}table.meta th,table.meta td{text-align:left;vertical-align:top}"
+    "table.meta pre{margin:0;white-space:pre-wrap}"
+    "#summary ul{font-size:15px;line-height:1.5;max-width:60em}"
+    "details.params{margin:1em 0}details.params>summary{cursor:pointer;color:#555}"
     ".plots img,img{max-width:100%;margin:4px}"
 )
