@@ -159,3 +159,20 @@ def test_explain_with_an_unsupported_detector_is_one_line(
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "heatmap" in lines[0].lower()
     assert not heat.exists() and res.stdout == ""
+
+
+def test_model_flag_wins_over_the_default_model(
+    runner: CliRunner,
+    tiny_bundle: Path,
+    images: list[Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fakescope.inference.default_model import ENV_VAR
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "no-such-bundle"))  # would fail if consulted
+    res = runner.invoke(app, ["check", str(images[0]), "-m", str(tiny_bundle), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "model:" not in res.output
+    res = runner.invoke(app, ["check", str(images[0]), "--json"])
+    assert res.exit_code == 2 and ENV_VAR in res.stderr and res.stdout == ""

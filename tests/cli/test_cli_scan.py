@@ -304,3 +304,25 @@ def test_scan_faces_adds_face_columns(
     empty = table.loc[str(d / "noise.png")]
     assert int(empty["faces"]) == 0 and empty["reason"].startswith("no face found")
     assert table.loc[str(d / "text.jpg")]["error"] and table.loc[str(d / "text.jpg")]["faces"] == ""
+
+
+def test_scan_with_the_default_model_keeps_the_output_columns(
+    runner: CliRunner,
+    tiny_bundle: Path,
+    broken: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fakescope.inference.default_model import ENV_VAR
+
+    monkeypatch.setenv(ENV_VAR, str(tiny_bundle))  # a bundle without SHA256SUMS: not checked
+    implicit, explicit = tmp_path / "implicit.jsonl", tmp_path / "explicit.jsonl"
+    res = runner.invoke(app, ["scan", str(broken), "-o", str(implicit), *SCAN])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[0].startswith("model: fakescope default (version ")
+    ref = runner.invoke(
+        app, ["scan", str(broken), "-m", str(tiny_bundle), "-o", str(explicit), *SCAN]
+    )
+    assert ref.exit_code == 0 and "model:" not in ref.stdout
+    assert implicit.read_text() == explicit.read_text()
+    assert res.stdout.splitlines()[-1] == ref.stdout.splitlines()[-1]  # the same summary line

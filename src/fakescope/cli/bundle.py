@@ -1,4 +1,5 @@
-"""``fakescope bundle info``: a saved detector's metadata, without loading its weights."""
+"""``fakescope bundle``: ``info`` (a saved detector's metadata, without loading its weights),
+``card`` (its Markdown model card) and ``seal`` (checksums for shipping it as the default model)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from fakescope.cli.common import cli_errors, kv_table, out
 
-app = typer.Typer(help="Inspect saved detector bundles.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect saved detector bundles, write their model cards, seal one to ship as the default.",
+    no_args_is_help=True,
+)
 
 
 def meta_rows(meta: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -75,3 +80,63 @@ def info(
             ) from None
         params = (config.get("params") or {}) if isinstance(config, dict) else {}
         out.print(kv_table(meta_rows(meta, params), title=str(bundle)))
+
+
+@app.command("card")
+def card(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder written by 'fakescope train'.")],
+    out_file: Annotated[
+        Path, typer.Option("--out", "-o", help="Markdown file to write (atomically).")
+    ] = Path("model-card.md"),
+    evals: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--eval",
+            help="A test set's report.json from 'fakescope eval' (or its folder), optionally "
+            "named: NAME=PATH. Repeatable; scores.csv beside it adds bootstrap intervals.",
+        ),
+    ] = None,
+) -> None:
+    """Write a model card: detector, backbone, training data and licences, calibration,
+    abstainer, metrics per test set (with intervals when scores were kept), known limits."""
+    with cli_errors():
+        from fakescope.eval.model_card import parse_eval, write_card
+
+        items = [parse_eval(text) for text in evals or []]
+        written = write_card(bundle, out_file, items)
+        out.print(Text(f"wrote model card to {written} ({len(items)} test set(s))"))
+
+
+@app.command("seal")
+def seal(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder to ship as a default model.")],
+    release: Annotated[
+        Path | None,
+        typer.Option(
+            "--release",
+            help="YAML with release facts merged into meta.json: release (name, version, "
+            "date), training_data (summary, sources with real/fake/licence, families, "
+            "absent_families), train_command.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Prepare BUNDLE to ship as fakescope's default model: merge --release facts into its
+    meta.json, then write SHA256SUMS (checked before every use of the default model)."""
+    with cli_errors():
+        import yaml
+
+        from fakescope.errors import ConfigError
+        from fakescope.inference.default_model import seal as seal_bundle
+
+        facts = None
+        if release is not None:
+            try:
+                facts = yaml.safe_load(release.expanduser().read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                first = (str(exc).splitlines() or ["unreadable"])[0]
+                raise ConfigError(f"--release {release}: {first}; pass a YAML file") from None
+            if not isinstance(facts, dict):
+                raise ConfigError(f"--release {release} must hold a mapping (release: ...)")
+        sums = seal_bundle(bundle, facts)
+        out.print(Text(f"wrote {sums}; copy {bundle} to fakescope/assets/default-model/"))

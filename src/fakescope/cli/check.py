@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fakescope.cli.common import cli_errors, err, out
-from fakescope.cli.scan import BackendOpt, FacesOpt
+from fakescope.cli.scan import BackendOpt, FacesOpt, ModelOpt
 
 if TYPE_CHECKING:
     from fakescope.inference.verdict import Verdict, VerdictModel
@@ -26,9 +26,7 @@ def check(
     images: Annotated[
         list[Path], typer.Argument(help="Image files to check, in order.", show_default=False)
     ],
-    model: Annotated[
-        Path, typer.Option("--model", "-m", help="Bundle folder written by 'fakescope train'.")
-    ],
+    model: ModelOpt = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -56,18 +54,24 @@ def check(
 ) -> None:
     """Check IMG [IMG...]: verdict (real / fake / unsure), calibrated p_fake, reason, OOD score.
 
-    An unreadable file gets its own error (JSON ``error``) and does not stop the
-    others. Exit code 0 when at least one image was scored, 1 when none could be.
+    Without --model the default model answers; a first line "model: ..." names it
+    (on stderr with --json, so stdout stays JSON). An unreadable file gets its own
+    error (JSON ``error``) and does not stop the others. Exit code 0 when at least
+    one image was scored, 1 when none could be.
     --explain works for detectors with heatmaps (cnn with a logit loss, probe with the
     logistic head, torch backend); others are a one-line error before any scoring.
     """
     with cli_errors():
         from fakescope.inference.decision import error_verdict
+        from fakescope.inference.default_model import resolve_model
         from fakescope.inference.verdict import NO_CALIBRATION, VerdictModel, check_threshold
 
         if threshold is not None:
             check_threshold(threshold)
-        vm = VerdictModel.load(model, backend=backend)
+        resolved = resolve_model(model)
+        vm = VerdictModel.load(resolved.path, backend=backend)
+        if resolved.is_default:
+            (err if as_json else out).print(Text(resolved.line()))
         if explain_dir is not None:
             explain_dir = _explain_folder(explain_dir, vm)
         files = [p.expanduser() for p in images]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from fakescope.cli.common import (
     BatchOpt,
@@ -29,6 +30,16 @@ BackendOpt = Annotated[
         "write it with 'fakescope export BUNDLE --format onnx').",
     ),
 ]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Bundle folder written by 'fakescope train'; default: fakescope's default model "
+        "(the bundle named by FAKESCOPE_DEFAULT_MODEL, else the one installed with fakescope).",
+        show_default=False,
+    ),
+]
 FacesOpt = Annotated[
     bool,
     typer.Option(
@@ -46,9 +57,7 @@ def scan(
             help="Image files, folders (recursive) or quoted glob patterns.", show_default=False
         ),
     ],
-    model: Annotated[
-        Path, typer.Option("--model", "-m", help="Bundle folder written by 'fakescope train'.")
-    ],
+    model: ModelOpt = None,
     out_file: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Results file (.csv or .jsonl); written atomically."),
@@ -69,6 +78,9 @@ def scan(
 ) -> None:
     """Scan FILE, DIR or GLOB: one row per file with path, p_fake, p_fake_raw, verdict, reason, ood_score, (class,) error.
 
+    Without --model the default model answers; its name, version and training data
+    are printed first ("model: ...").
+
     Verdicts are "real", "fake" or "unsure" (near the threshold, or out of
     distribution) from the bundle's calibration and OOD abstainer when it has them.
     Per-file errors (corrupt, truncated, not an image) are rows, not failures:
@@ -76,6 +88,7 @@ def scan(
     faces (count) and face_boxes (JSON: box, p_fake, verdict per face).
     """
     with cli_errors():
+        from fakescope.inference.default_model import resolve_model
         from fakescope.inference.scan import (
             check_threshold,
             collect_paths,
@@ -90,8 +103,11 @@ def scan(
             output_format(out_file)
         if threshold is not None:
             check_threshold(threshold)
+        resolved = resolve_model(model)
         paths = collect_paths(targets)
-        model_ = VerdictModel.load(model, backend=backend)
+        model_ = VerdictModel.load(resolved.path, backend=backend)
+        if resolved.is_default:
+            out.print(Text(resolved.line()))
         cut = model_.threshold if threshold is None else threshold
         if faces:
             import pandas as pd

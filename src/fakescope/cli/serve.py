@@ -6,16 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
 from fakescope.cli.common import DeviceOpt, cli_errors, out
-from fakescope.cli.scan import BackendOpt, FacesOpt
+from fakescope.cli.scan import BackendOpt, FacesOpt, ModelOpt
 
 if TYPE_CHECKING:
     from fakescope.serve.limits import ServeLimits
 
-ModelOpt = Annotated[
-    Path, typer.Option("--model", "-m", help="The bundle folder to serve (from 'fakescope train').")
-]
 MaxUploadOpt = Annotated[
     float,
     typer.Option("--max-upload-mb", min=0.001, help="Largest request body in MB (413 above)."),
@@ -109,7 +107,7 @@ def _check_listen(host: str, port: int) -> None:
 
 
 def serve(
-    model: ModelOpt,
+    model: ModelOpt = None,
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (127.0.0.1 = this machine only).")
     ] = "127.0.0.1",
@@ -131,12 +129,16 @@ def serve(
 ) -> None:
     """Serve a bundle: POST /v1/detect, GET /v1/model, /health, /ready, and a web page at /.
 
-    With --faces every request scores faces unless it says ?faces=0; without it a
-    request asks for faces with ?faces=1.
+    Without --model it serves fakescope's default model (named in the first line;
+    GET /v1/model shows its release and training data). With --faces every request
+    scores faces unless it says ?faces=0; without it a request asks for faces with ?faces=1.
     """
     with cli_errors():
         from fakescope.bundle import read_meta
+        from fakescope.inference.default_model import describe, resolve_model
 
+        resolved = resolve_model(model)
+        model = resolved.path
         read_meta(model)  # a bad bundle is a one-line error now, not a 503 later
         _check_backend(model, backend, device)
         if faces:
@@ -153,8 +155,12 @@ def serve(
         app = create_app(model, limits=limits, backend=backend, device=device, faces=faces)
         shown = f"[{host}]" if ":" in host else host
         extras = f" ({backend}{', faces' if faces else ''})"
+        name = describe(resolved.meta) if resolved.is_default else str(model)
         out.print(
-            f"serving {model}{extras} on http://{shown}:{port}/ (API schema at /openapi.json; Ctrl-C stops)"
+            Text(
+                f"serving {name}{extras} on http://{shown}:{port}/ "
+                "(API schema at /openapi.json; Ctrl-C stops)"
+            )
         )
         if host not in ("127.0.0.1", "localhost", "::1"):
             out.print(
