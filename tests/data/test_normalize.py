@@ -78,3 +78,20 @@ def test_scale_wipes_a_jpeg_history_that_a_re_encode_keeps(tmp_path: Path) -> No
     wiped = mean_gap(NormalizeConfig(scale=0.5, jpeg_quality=90, cache=tmp_path / "c2"))
     assert kept > 0.1  # the reals' q75 grid survives a q90 re-encode
     assert abs(wiped) < kept / 4
+
+
+def test_normalize_folder_keeps_the_layout_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    from fakescope.data.normalize import normalize_folder
+
+    src = _shortcut_dataset(tmp_path / "src", n=4)
+    cfg = NormalizeConfig(scale=0.5, crop=16, jpeg_quality=90)
+    assert normalize_folder(src, tmp_path / "dst", cfg, progress=False) == 8
+    before, after = index_dataset(src), index_dataset(tmp_path / "dst")
+    assert sorted(after["label"]) == sorted(before["label"])
+    for path in after["path"]:
+        with Image.open(path) as img:
+            assert img.format == "JPEG" and img.size == (16, 16)
+    with pytest.raises(DataError, match="not empty"):
+        normalize_folder(src, tmp_path / "dst", cfg, progress=False)
+    with pytest.raises(DataError, match="inside"):
+        normalize_folder(src, src / "copy", cfg, progress=False)

@@ -105,6 +105,34 @@ def audit(
             out.print(f"every source passes: {what} real from fake")
 
 
+@app.command("normalize")
+def normalize(
+    path: Annotated[Path, typer.Argument(help="Dataset root folder.", show_default=False)],
+    dest: Annotated[Path, typer.Option("--out", "-o", help="New folder for the normalised copy.")],
+    scale: Annotated[
+        float | None,
+        typer.Option("--scale", min=0.01, max=0.99, help="Down-scale first (wipes JPEG history)."),
+    ] = None,
+    crop: Annotated[int | None, typer.Option("--crop", min=8, help="Centre crop in px.")] = None,
+    jpeg_quality: Annotated[
+        int | None, typer.Option("--jpeg-quality", min=1, max=100, help="JPEG quality (else PNG).")
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+    ] = True,
+) -> None:
+    """Write a copy of the dataset at PATH with one format for every image (same layout)."""
+    with cli_errors():
+        from fakescope.config import NormalizeConfig
+        from fakescope.data.normalize import normalize_folder
+
+        cfg = NormalizeConfig(scale=scale, crop=crop, jpeg_quality=jpeg_quality)
+        if scale is None and crop is None and jpeg_quality is None:
+            raise typer.BadParameter("give --scale, --crop and/or --jpeg-quality")
+        n = normalize_folder(path, dest, cfg, progress=progress)
+        out.print(f"{n} images written to {dest}")
+
+
 @app.command("spectra")
 def spectra(
     path: Annotated[

@@ -86,14 +86,56 @@ def normalize_file(path: str | Path, cfg: NormalizeConfig, cache: Path) -> Path:
     target = cache / key[:2] / f"{key}{suffix}"
     if target.is_file():
         return target
+    data, _ = normalized_bytes(path, cfg)
+    atomic_write_bytes(target, data, fsync=False)
+    return target
+
+
+def normalized_bytes(path: Path, cfg: NormalizeConfig) -> tuple[bytes, str]:
+    """The file ``path`` after ``cfg`` (scale, then crop, then encode): (data, suffix)."""
     img = load_image(path)
     if cfg.scale is not None:
         img = downscale(img, cfg.scale)
     if cfg.crop is not None:
         img = centre_crop(img, cfg.crop, str(path))
-    data, _ = encode(img, cfg.jpeg_quality)
-    atomic_write_bytes(target, data, fsync=False)
-    return target
+    return encode(img, cfg.jpeg_quality)
+
+
+def normalize_folder(
+    src: str | Path, dst: str | Path, cfg: NormalizeConfig, *, progress: bool = True
+) -> int:
+    """Write every image under ``src`` to the same relative place under ``dst``, normalised.
+
+    The folder layout (and so labels, generators and splits) is kept; only the
+    suffix follows the new format. Undecodable files are skipped and counted.
+    Returns the number of images written. ``dst`` must not exist yet or be empty,
+    and must not lie inside ``src`` (one-line :class:`DataError` otherwise).
+    """
+    from fakescope.data.layouts.files import list_images
+
+    src, dst = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
+    if not src.is_dir():
+        raise DataError(f"{src} is not a folder; give the dataset's root folder")
+    if dst == src or src in dst.parents:
+        raise DataError(f"{dst} lies inside {src}; write the normalised copy somewhere else")
+    if dst.exists() and any(dst.iterdir()):
+        raise DataError(f"{dst} is not empty; choose a new folder or remove it first")
+    paths = list_images(src)
+    if not paths:
+        raise DataError(f"no images under {src}")
+    written = 0
+    with progress_bar(len(paths), "normalizing" if progress else None) as advance:
+        for p in paths:
+            try:
+                data, suffix = normalized_bytes(Path(p), cfg)
+            except DecodeError:
+                advance(1)
+                continue
+            target = (dst / Path(p).relative_to(src)).with_suffix(suffix)
+            atomic_write_bytes(target, data, fsync=False)
+            written += 1
+            advance(1)
+    return written
 
 
 def normalize_table(
