@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from fakescope.errors import DataError, FakescopeError
-from fakescope.ood.benchmark import parse_ood, run_benchmark
+from fakescope.errors import ConfigError, DataError, FakescopeError
+from fakescope.ood.benchmark import BenchmarkResult, parse_ood, run_benchmark
 from fakescope.ood.report import write_ood_report
 
 TINY = {
@@ -83,6 +83,14 @@ def test_benchmark_report_and_far_ood(dirs: dict[str, Path]) -> None:
     by = {(r["scorer"], r["ood_set"]): r for r in rows}
     for name in ("knn", "mahalanobis"):
         assert by[(name, "far")]["auroc"] > 0.9, by[(name, "far")]
+    # the thesis's abnormality module: fitted on ID training images vs outliers made from them
+    assert {r["ood_set"] for r in rows if r["scorer"] == "abnormality"} == sets
+    trained = report["meta"]["trained_scorers"]["abnormality"]
+    assert trained["n_id"] == 36 and trained["n_outliers"] == 36
+    # it learnt the five kinds of damage (on other images): msp scores ~0.5 on that set here
+    assert by[("abnormality", "synthetic")]["auroc"] > 0.65, by[("abnormality", "synthetic")]
+    assert by[("abnormality", "far")]["auroc"] > 0.9, by[("abnormality", "far")]
+    assert set(result.scores["abnormality"]) == {"id", *sets}
     assert (out / "report.md").read_text().count("|") > 10 and (out / "report.html").is_file()
     assert (out / "model" / "meta.json").is_file()
     # a second run loads the saved classifier instead of training
@@ -153,3 +161,19 @@ def test_nan_features_are_an_error(dirs: dict[str, Path], monkeypatch: pytest.Mo
             synthetic=False,
             scorers=["knn"],
         )
+
+
+def test_abnormality_leaves_the_other_rows_unchanged(dirs: dict[str, Path]) -> None:
+    """Adding the trained scorer draws no numbers from the shared subsampling generator."""
+    out = dirs["root"] / "out-same"
+    ood = {"far": str(dirs["far"])}
+
+    def run(*scorers: str) -> BenchmarkResult:
+        return run_benchmark(dirs["id"], ood, out, detector_params=TINY, scorers=scorers)
+
+    without = run("odin", "knn")
+    both = run("odin", "knn", "abnormality")
+    assert [r for r in both.rows if r["scorer"] != "abnormality"] == without.rows
+    assert {r["scorer"] for r in both.rows} == {"odin", "knn", "abnormality"}
+    with pytest.raises(ConfigError, match=r"'abnormalty'; choose from: .*abnormality"):
+        run("abnormalty")

@@ -92,3 +92,40 @@ def test_page_from_either_layout(tmp_path: Path, nested: bool) -> None:
 def test_missing_report_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(FakescopeError, match="fakescope ood benchmark"):
         read_report(tmp_path)
+
+
+def _run_folder(tmp_path: Path, meta: dict[str, object]) -> Path:
+    run = tmp_path / "runs" / "ood-x"
+    run.mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({"ood": ROWS, "id_accuracy": 0.7, "meta": meta}))
+    return run
+
+
+def test_page_records_the_command_that_wrote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = _run_folder(tmp_path, META)
+    page = write_page(run, Path("docs/ood-full.md")).read_text()
+    assert "fakescope ood page runs/ood-x --page docs/ood-full.md\n" in page
+    assert "--page docs/ood.md" not in page
+    assert "\\\n    --out runs/ood-x \\\n    --preset small \\\n    --no-synthetic\n" in page
+    # written by 'ood benchmark --page' (absolute paths as the CLI may get them): one command
+    written = write_page(run, tmp_path / "docs" / "ood.md", by_benchmark=True)
+    text = written.read_text()
+    assert "    --no-synthetic \\\n    --page docs/ood.md\n```" in text
+    assert "fakescope ood page" not in text.split("```")[1] and str(tmp_path) not in text
+
+
+def test_page_records_a_seed_and_explains_the_trained_scorer(tmp_path: Path) -> None:
+    meta = META | {
+        "seed": 3,
+        "ood_sets": {"mnist": "m", "synthetic": "made from ID test images"},
+        "trained_scorers": {"abnormality": {"n_id": 2000, "n_outliers": 2000}},
+    }
+    text = write_page(_run_folder(tmp_path, meta), tmp_path / "ood.md").read_text()
+    assert "--seed 3" in text and "--no-synthetic" not in text
+    note = next(line for line in text.splitlines() if line.startswith("- `abnormality`"))
+    assert "2000 ID training images" in note and "not an unseen-OOD result" in note
+    plain = write_page(_run_folder(tmp_path / "b", META), tmp_path / "b.md").read_text()
+    assert "--seed" not in plain and "`abnormality`" not in plain

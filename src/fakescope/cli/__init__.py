@@ -74,6 +74,26 @@ app.add_typer(results.app, name="results")
 app.add_typer(ood.app, name="ood")
 
 
+def plain_help(typer_app: typer.Typer) -> typer.Typer:
+    """Render ``--help`` of ``typer_app`` and all its sub-apps with click's plain formatter.
+
+    Typer's rich help puts each option in a six-column table (required mark, long and
+    short names, ``--no-`` forms, type, help) inside a panel; when that does not fit the
+    terminal (80 columns: ``perf speed``, ``continual``), rich shrinks every column evenly,
+    so long option names come out cut (``--compare-backe…``), and it reads help text as
+    rich markup, so the ``[config.key]`` hints vanish. Click's formatter wraps only the
+    help text and never cuts a name. Typer keeps the mode per app, so it is set on each.
+    """
+    typer_app.rich_markup_mode = None
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            plain_help(group.typer_instance)
+    return typer_app
+
+
+plain_help(app)
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"fakescope {fakescope.__version__}")

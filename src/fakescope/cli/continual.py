@@ -104,7 +104,9 @@ def continual(
         from fakescope.data.prepare import index_config
 
         table = index_config(cfg.data)
-        command = "fakescope " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        from fakescope.eval.results import portable_command
+
+        command = portable_command("fakescope " + shlex.join(sys.argv[1:]))
         report = run_sequence(
             table,
             cfg.continual,

@@ -62,7 +62,7 @@ def benchmark(
         if page is not None:
             from fakescope.ood.page import write_page
 
-            write_page(out_dir, page)
+            write_page(out_dir, page, by_benchmark=True)
             out.print(f"wrote {page}")
         out.print(f"ID accuracy {100 * result.id_accuracy:.2f}%; report in {out_dir / 'report.md'}")
         for row in result.rows:

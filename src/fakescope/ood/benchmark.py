@@ -16,7 +16,12 @@
    smaller subsample, it needs a backward pass per image);
 4. optionally adds a synthetic-outlier set made from ID test images
    (:func:`fakescope.data.outliers.make_outliers`);
-5. returns a :class:`BenchmarkResult`: one row per (scorer, OOD set) with the
+5. fits the thesis's learned abnormality module (:data:`TRAINED_SCORERS`) as S1 does:
+   ID training images (negatives) against synthetic outliers made from those same
+   training images (positives) - never from the ID test images, so it sees neither the
+   ID test set nor the images of the ``synthetic`` OOD set (but the same five kinds of
+   damage: its ``synthetic`` column is not an unseen-OOD result);
+6. returns a :class:`BenchmarkResult`: one row per (scorer, OOD set) with the
    :mod:`~fakescope.ood.metrics`, the ID accuracy, and the scores for plots.
 
 Every error a user can cause is raised before anything is written.
@@ -27,7 +32,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +41,24 @@ import numpy as np
 from fakescope.data.schema import Sample, make_table
 from fakescope.detectors.base import Detector
 from fakescope.detectors.features import Features
-from fakescope.errors import DataError, FakescopeError
-from fakescope.fileio import atomic_write_bytes
+from fakescope.errors import ConfigError, DataError, FakescopeError
 from fakescope.forge.source import ImageSource
+from fakescope.ood.abnormality import AbnormalityScorer
 from fakescope.ood.base import SCORERS, InputScorer, create_scorer
+from fakescope.ood.benchmark_sets import (
+    ImageSet,
+    id_split,
+    materialise,
+    names_under,
+    open_source,
+    parse_ood,
+    subsample,
+    subset,
+    synthetic_set,
+)
 from fakescope.ood.metrics import ood_metrics
+
+__all__ = ["PRESETS", "BenchmarkResult", "ImageSet", "Preset", "parse_ood", "run_benchmark"]
 
 
 @dataclass(frozen=True)
@@ -66,16 +84,12 @@ PRESETS: dict[str, Preset] = {
 }
 #: Scorers skipped unless the detector provides what they need.
 OPTIONAL_SCORERS = ("confidence",)
+#: Scorers outside :data:`~fakescope.ood.SCORERS` that train on ID versus synthetic outliers
+#: (their generic ``fit(features)`` cannot work); run after the registered ones.
+TRAINED_SCORERS = ("abnormality",)
+#: Seed stream of the abnormality module's training outliers (the ``synthetic`` set uses 7).
+TRAIN_OUTLIER_STREAM = 11
 MODEL_DIR = "model"
-
-
-@dataclass
-class ImageSet:
-    """Image files of one set (materialised from a zip when needed) and their class names."""
-
-    name: str
-    paths: list[str]
-    classes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,92 +100,6 @@ class BenchmarkResult:
     id_accuracy: float
     meta: dict[str, Any]
     scores: dict[str, dict[str, np.ndarray]]  # scorer -> set name ("id" or OOD) -> scores [N]
-
-
-# ------------------------------------------------------------------ inputs
-def parse_ood(specs: Sequence[str]) -> dict[str, str]:
-    """``["NAME=PATH", ...]`` -> ``{NAME: PATH}`` (one-line errors for bad or duplicate specs)."""
-    out: dict[str, str] = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise DataError(f"--ood {spec!r}: write it as NAME=PATH (a folder or .zip of images)")
-        if name in out or name == "id":
-            raise DataError(
-                f"--ood name {name!r} is used twice or reserved; give each set its own name"
-            )
-        out[name.strip()] = path.strip()
-    if not out:
-        raise DataError("give at least one OOD set with --ood NAME=PATH")
-    return out
-
-
-def open_source(path: str) -> tuple[ImageSource, str]:
-    """An :class:`ImageSource` and a name prefix: ``a.zip/sub/dir`` reads ``sub/dir/`` inside ``a.zip``."""
-    p = Path(path).expanduser()
-    if p.exists():
-        return ImageSource(p), ""
-    parts = p.parts
-    for i in range(len(parts) - 1, 0, -1):
-        head = Path(*parts[:i])
-        if head.suffix.lower() == ".zip" and head.is_file():
-            return ImageSource(head), "/".join(parts[i:]).strip("/") + "/"
-    raise DataError(f"{path} does not exist; pass a folder, a .zip, or a folder inside a .zip")
-
-
-def _names(src: ImageSource, prefix: str, what: str) -> list[str]:
-    names = [n for n in src.names if n.startswith(prefix)]
-    if not names:
-        raise DataError(f"{what}: no image files under {src.path}/{prefix}; check the path")
-    return names
-
-
-def _sample(items: list[Any], n: int, rng: np.random.Generator) -> list[Any]:
-    if len(items) <= n:
-        return list(items)
-    return [items[i] for i in sorted(rng.choice(len(items), n, replace=False))]
-
-
-def _materialise(src: ImageSource, names: list[str], dest: Path) -> list[str]:
-    """Paths of ``names``: the files themselves for a folder, copies under ``dest`` for a zip."""
-    if src.path.is_dir():
-        return [str(src.path / n) for n in names]
-    out = []
-    for n in names:
-        target = dest / n
-        try:
-            atomic_write_bytes(target, src.read(n), fsync=False)
-        except FakescopeError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(target, b"", fsync=False)  # unreadable: an empty file fails decoding
-        out.append(str(target))
-    return out
-
-
-def id_split(
-    src: ImageSource, split: str, per_class: int, rng: np.random.Generator, dest: Path
-) -> ImageSet:
-    """A class-balanced subsample of ``split`` (class = the parent folder's name)."""
-    by_class: dict[str, list[str]] = {}
-    for n in src.names:
-        parts = n.split("/")
-        if len(parts) >= 2 and src.split_of(n) == split:
-            by_class.setdefault(parts[-2], []).append(n)
-    if not by_class:
-        raise DataError(
-            f"ID source {src.path} has no {split}/<class>/ images; use the CIFAR-10 layout"
-        )
-    if len(by_class) < 2:
-        raise DataError(
-            f"ID source {src.path} {split} split has one class ({next(iter(by_class))}); it needs at least two"
-        )
-    names: list[str] = []
-    classes: list[str] = []
-    for cls in sorted(by_class):
-        chosen = _sample(by_class[cls], per_class, rng)
-        names += chosen
-        classes += [cls] * len(chosen)
-    return ImageSet(split, _materialise(src, names, dest / split), classes)
 
 
 # ------------------------------------------------------------------ model
@@ -261,9 +189,11 @@ def run_benchmark(
         raise DataError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     cfg = PRESETS[preset]
     out = Path(out).expanduser()
-    names = list(scorers) if scorers is not None else SCORERS.names()
+    names = list(scorers) if scorers is not None else [*SCORERS.names(), *TRAINED_SCORERS]
+    known = [*SCORERS.names(), *TRAINED_SCORERS]
     for n in names:
-        SCORERS.get(n)
+        if n not in known:
+            raise ConfigError(f"unknown OOD scorer {n!r}; choose from: {', '.join(known)}")
     start = time.monotonic()
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(prefix="fakescope-ood-") as tmp:
@@ -277,10 +207,12 @@ def run_benchmark(
         for name, path in ood.items():
             src, prefix = open_source(path)
             with src:
-                chosen = _sample(_names(src, prefix, f"OOD set {name}"), cfg.ood_per_set, rng)
-                sets[name] = ImageSet(name, _materialise(src, chosen, scratch / "ood" / name))
+                chosen = subsample(
+                    names_under(src, prefix, f"OOD set {name}"), cfg.ood_per_set, rng
+                )
+                sets[name] = ImageSet(name, materialise(src, chosen, scratch / "ood" / name))
         if synthetic:
-            sets["synthetic"] = _synthetic(
+            sets["synthetic"] = synthetic_set(
                 test, cfg.ood_per_set, seed, scratch / "ood" / "synthetic"
             )
 
@@ -309,16 +241,18 @@ def run_benchmark(
         rows: list[dict[str, Any]] = []
         all_scores: dict[str, dict[str, np.ndarray]] = {}
         for name in names:
+            if name in TRAINED_SCORERS:
+                continue
             scorer = create_scorer(name)
             if name in OPTIONAL_SCORERS and f_train.confidence is None:
                 log(f"skipping {name}: the classifier has no confidence branch")
                 continue
             if isinstance(scorer, InputScorer):
                 try:
-                    sub_id = _subset(test, cfg.odin_per_set, rng)
+                    sub_id = subset(test, cfg.odin_per_set, rng)
                     fi = feats(sub_id, f"{name}: ID test", [scorer])
                     fo = {
-                        k: feats(_subset(s, cfg.odin_per_set, rng), f"{name}: OOD {k}", [scorer])
+                        k: feats(subset(s, cfg.odin_per_set, rng), f"{name}: OOD {k}", [scorer])
                         for k, s in sets.items()
                     }
                 except FakescopeError as exc:
@@ -336,6 +270,37 @@ def run_benchmark(
                 rows.append(
                     {"scorer": name, "ood_set": set_name, **ood_metrics(s_id, s_ood).as_dict()}
                 )
+        trained: dict[str, Any] = {}
+        if "abnormality" in names:
+            outliers = synthetic_set(
+                train,
+                len(train.paths),
+                seed,
+                scratch / "train-outliers",
+                stream=TRAIN_OUTLIER_STREAM,
+                name="train-outliers",
+            )
+            log(f"abnormality module: {len(train.paths)} ID vs {len(outliers.paths)} outliers")
+            f_out = feats(outliers, "abnormality: outlier features")
+            abn = AbnormalityScorer(seed=seed).fit_outliers(f_train, f_out)
+            trained["abnormality"] = {
+                "fit": "ID training images vs synthetic outliers made from them",
+                "n_id": len(train.paths),
+                "n_outliers": len(outliers.paths),
+                "epochs": abn.params["epochs"],
+            }
+            s_id = abn.score(f_test)
+            all_scores["abnormality"] = {"id": s_id}
+            for set_name, f in f_ood.items():
+                s_ood = abn.score(f)
+                all_scores["abnormality"][set_name] = s_ood
+                rows.append(
+                    {
+                        "scorer": "abnormality",
+                        "ood_set": set_name,
+                        **ood_metrics(s_id, s_ood).as_dict(),
+                    }
+                )
     meta = {
         "id_source": str(id_source),
         "ood_sets": dict(ood) | ({"synthetic": "made from ID test images"} if synthetic else {}),
@@ -347,34 +312,6 @@ def run_benchmark(
         "n_test": len(test.paths),
         "seconds": round(time.monotonic() - start, 1),
     }
+    if trained:
+        meta["trained_scorers"] = trained
     return BenchmarkResult(rows, acc, meta, all_scores)
-
-
-def _subset(s: ImageSet, n: int, rng: np.random.Generator) -> ImageSet:
-    idx = _sample(list(range(len(s.paths))), n, rng)
-    return ImageSet(
-        s.name, [s.paths[i] for i in idx], [s.classes[i] for i in idx] if s.classes else []
-    )
-
-
-def _synthetic(test: ImageSet, n: int, seed: int, dest: Path) -> ImageSet:
-    """Synthetic outliers (blur, noise, rotation, JPEG q10) made from ID test images, as PNG files."""
-    import io
-
-    from fakescope.data.outliers import make_outliers
-
-    rng = np.random.default_rng([seed, 7])
-    base = _sample(test.paths, n, rng)
-    made = make_outliers(base, seed=seed)
-    paths = []
-    for i, img in enumerate(made.images):
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
-        paths.append(
-            str(
-                atomic_write_bytes(
-                    dest / f"{i:05d}_{made.kinds[i]}.png", buf.getvalue(), fsync=False
-                )
-            )
-        )
-    return ImageSet("synthetic", paths)

@@ -16,6 +16,25 @@ function pct(p) {
   return p === null || p === undefined ? "-" : (100 * p).toFixed(1) + "%";
 }
 
+// The unsure band as shown to users: its two ends in increasing order (the conformal
+// band's real_max may lie above or below its fake_min; either way P(fake) between them
+// is "unsure") and one line on what it means. Returns null when the model has no band.
+function bandText(band) {
+  if (!band || typeof band.real_max !== "number" || typeof band.fake_min !== "number") {
+    return null;
+  }
+  const lo = Math.min(band.real_max, band.fake_min);
+  const hi = Math.max(band.real_max, band.fake_min);
+  const share = typeof band.alpha === "number" ? +(100 * band.alpha).toFixed(1) + "%" : "a few";
+  return {
+    lo: lo,
+    hi: hi,
+    range: pct(lo) + " to " + pct(hi),
+    meaning: "P(fake) in this range gives the verdict \"unsure\", too close to call (at most " +
+      share + " of real images score above it, at most " + share + " of fake images below it).",
+  };
+}
+
 function setStatus(text, isError) {
   const s = $("status");
   s.textContent = text || "";
@@ -57,10 +76,16 @@ function showModel(m) {
   addFact(dl, "fake if P(fake) >=", pct(m.threshold));
   const cal = m.calibration || {};
   addFact(dl, "calibration", cal.present ? cal.method : "none (raw detector scores)");
-  const band = cal.band;
-  addFact(dl, "unsure band", band
-    ? pct(band.real_max) + " - " + pct(band.fake_min) + " (alpha " + band.alpha + ")"
-    : "none");
+  const band = bandText(cal.band);
+  const bandValue = el("dd", "band");
+  if (band) {
+    bandValue.appendChild(el("span", "band-range", band.range));
+    bandValue.appendChild(el("span", "band-meaning muted", band.meaning));
+  } else {
+    bandValue.textContent = "none (every verdict is real or fake, unless out of distribution)";
+  }
+  dl.appendChild(el("dt", null, "unsure band"));
+  dl.appendChild(bandValue);
   const ood = m.ood || {};
   addFact(dl, "out-of-distribution check", ood.present ? (ood.scorer || "on") : "off");
   $("model-status").textContent = "";
@@ -75,14 +100,12 @@ function showModel(m) {
 function scale(p) {
   const bar = el("div", "scale");
   const m = state.model || {};
-  const band = m.calibration && m.calibration.band;
-  if (band && band.real_max !== null && band.fake_min !== null) {
-    const lo = Math.min(band.real_max, band.fake_min);
-    const hi = Math.max(band.real_max, band.fake_min);
+  const band = bandText(m.calibration && m.calibration.band);
+  if (band) {
     const zone = el("div", "scale-band");
-    zone.style.left = 100 * lo + "%";
-    zone.style.width = Math.max(0.5, 100 * (hi - lo)) + "%";
-    zone.title = "unsure band";
+    zone.style.left = 100 * band.lo + "%";
+    zone.style.width = Math.max(0.5, 100 * (band.hi - band.lo)) + "%";
+    zone.title = "unsure band " + band.range;
     bar.appendChild(zone);
   }
   if (typeof m.threshold === "number") {
