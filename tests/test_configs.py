@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from fakescope.config import load_config
-from fakescope.detectors import DETECTORS
-from fakescope.eval.protocols import PROTOCOLS
+from fakescope.detectors.catalog import DETECTORS
+from fakescope.eval.catalog import PROTOCOLS
 from fakescope.eval.results_plan import load_plan, run_overrides
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from fakescope.demo import demo_preset, format_seconds, run_demo
-from fakescope.detectors import Detector
+from fakescope.detectors.catalog import Detector
 from fakescope.forge.presets import NON_FACE, get_preset
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from fakescope.data.index import index_dataset
-from fakescope.detectors import DETECTORS
+from fakescope.detectors.catalog import DETECTORS
 from fakescope.forge.resample import build_resample_benchmark
 
 

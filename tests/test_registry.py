@@ -58,3 +58,17 @@ def test_unknown_name_lists_known_ones_on_one_line() -> None:
 def test_empty_registry_says_none() -> None:
     with pytest.raises(FakescopeError, match="choose one of: none"):
         Registry[object]("gadget").get("x")
+
+
+def test_lookup_before_the_catalog_is_imported_names_the_catalog() -> None:
+    reg: Registry[object] = Registry("gizmo", catalog="fakescope.no_such_catalog")
+    with pytest.raises(FakescopeError) as info:
+        reg.get("x")
+    assert str(info.value) == (
+        "unknown gizmo 'x'; choose one of: none "
+        "(built-in ones register when fakescope.no_such_catalog is imported)"
+    )
+    loaded: Registry[object] = Registry("gizmo", catalog="fakescope.registry")
+    with pytest.raises(FakescopeError) as info:
+        loaded.get("x")
+    assert str(info.value) == "unknown gizmo 'x'; choose one of: none"

@@ -16,20 +16,28 @@ data_use).save(dir)`` writes everything in one atomic step and
 Writing goes to a temporary sibling directory renamed into place
 (:func:`fakescope.fileio.atomic_dir`), so a crash never leaves a half-written
 bundle. Loading refuses pickle-like files. :func:`save_bundle` /
-:func:`load_bundle` are the detector-only forms behind ``Detector.save`` / ``load``.
+:func:`load_bundle` are the detector-only forms (``Detector.save`` / ``load``, with
+every built-in detector registered). The file names and checks live in
+:mod:`fakescope.bundle_format`, below the detectors, so that ``Detector.save`` and
+``load`` need no import of this module.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from safetensors.torch import load_file, save_file
-
-import fakescope
+from fakescope.bundle_format import (
+    CONFIG,
+    DATA_USE,
+    FORMAT,
+    META,
+    PICKLE_SUFFIXES,
+    WEIGHTS,
+    bundle_target,
+    read_meta,
+)
 from fakescope.errors import BundleError
 from fakescope.fileio import atomic_dir
 
@@ -38,14 +46,19 @@ if TYPE_CHECKING:
     from fakescope.inference.calibration import Calibrator
     from fakescope.ood.abstain import Abstainer
 
-CONFIG = "config.yaml"
-WEIGHTS = "model.safetensors"
-META = "meta.json"
-#: Bump when the bundle layout changes incompatibly.
-FORMAT = 1
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".bin", ".npy", ".npz")
-#: ``meta.json`` key: which data set which part of the bundle (a list of steps).
-DATA_USE = "data_use"
+__all__ = [
+    "BACKENDS",
+    "CONFIG",
+    "DATA_USE",
+    "FORMAT",
+    "META",
+    "PICKLE_SUFFIXES",
+    "WEIGHTS",
+    "Bundle",
+    "load_bundle",
+    "read_meta",
+    "save_bundle",
+]
 #: Backends :meth:`Bundle.load` knows (torch weights, or the bundle's ``model.onnx``).
 BACKENDS = ("torch", "onnxruntime")
 
@@ -128,32 +141,11 @@ def save_bundle(detector: Detector, directory: Path) -> Path:
 def _save(bundle: Bundle, directory: Path) -> Path:
     """Write every part of ``bundle`` into a temporary folder renamed to ``directory``."""
     detector = bundle.detector
-    classes = detector.check_fitted()
-    directory = directory.expanduser().resolve()
-    if directory.exists() and not directory.is_dir():
-        raise BundleError(f"{directory} is a file; a bundle is a folder - choose a folder path")
-    if directory.exists() and not (directory / META).exists() and any(directory.iterdir()):
-        raise BundleError(
-            f"{directory} exists and is not a fakescope bundle; choose an empty or new folder"
-        )
+    detector.check_fitted()
+    directory = bundle_target(directory)
     with atomic_dir(directory) as tmp:
-        config = {"detector": detector.name, "params": detector.params.model_dump(mode="json")}
-        (tmp / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        tensors = detector.state_tensors()
-        save_file(tensors, str(tmp / WEIGHTS))
-        meta: dict[str, Any] = {
-            "fakescope_version": fakescope.__version__,
-            "format": FORMAT,
-            "detector": detector.name,
-            "classes": list(classes),
-            "threshold": float(detector.threshold_),
-            "input": detector.input_config.model_dump(mode="json"),
-            "embedding_dim": detector.embedding_dim,
-        }
-        if bundle.data_use:
-            meta[DATA_USE] = list(bundle.data_use)
-        (tmp / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        detector._save_extra(tmp)
+        extra = {DATA_USE: list(bundle.data_use)} if bundle.data_use else None
+        detector.write_bundle_files(tmp, extra)
         if bundle.calibrator is not None:
             bundle.calibrator.save(tmp)
         if bundle.abstainer is not None:
@@ -161,58 +153,8 @@ def _save(bundle: Bundle, directory: Path) -> Path:
     return directory
 
 
-def read_meta(directory: Path) -> dict[str, Any]:
-    """Validate a bundle directory and return its ``meta.json`` (no weights loaded)."""
-    directory = directory.expanduser()
-    if not directory.exists():
-        raise BundleError(f"no bundle at {directory}; pass the folder written by 'fakescope train'")
-    if directory.is_file():
-        if directory.suffix.lower() in PICKLE_SUFFIXES:
-            raise BundleError(
-                f"{directory} looks like a pickle/torch checkpoint; fakescope never loads pickles - "
-                "pass a bundle directory written by 'fakescope train'"
-            )
-        raise BundleError(
-            f"{directory} is a file; a bundle is a directory written by 'fakescope train'"
-        )
-    unsafe = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
-    if unsafe:
-        raise BundleError(
-            f"{directory} contains pickle-like file(s) {unsafe}; fakescope refuses to load pickles - "
-            "remove them or re-save the detector"
-        )
-    for name in (CONFIG, WEIGHTS, META):
-        if not (directory / name).is_file():
-            raise BundleError(
-                f"{directory} is not a complete bundle: {name} is missing; re-save the detector"
-            )
-    try:
-        meta: dict[str, Any] = json.loads((directory / META).read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(
-            f"{directory / META} is not valid JSON ({exc}); re-save the detector"
-        ) from None
-    fmt = meta.get("format")
-    if fmt != FORMAT:
-        raise BundleError(
-            f"bundle {directory} has format {fmt} (fakescope {meta.get('fakescope_version', '?')}); "
-            f"this fakescope {fakescope.__version__} reads format {FORMAT} - retrain or use the matching version"
-        )
-    return meta
-
-
 def load_bundle(directory: Path, *, device: str | None = None) -> Detector:
-    """Load a detector bundle (any registered detector), optionally onto another ``device``."""
-    from fakescope.detectors import DETECTORS
+    """Load a detector bundle (any built-in or registered detector), optionally onto ``device``."""
+    from fakescope.detectors.catalog import Detector  # every built-in detector registered
 
-    meta = read_meta(directory)
-    config = yaml.safe_load((directory / CONFIG).read_text()) or {}
-    cls = DETECTORS.get(str(config.get("detector", meta.get("detector"))))
-    params = dict(config.get("params") or {})
-    if device is not None:
-        params["device"] = device
-    detector = cls(params)
-    detector.classes_ = list(meta["classes"])
-    detector.threshold_ = float(meta["threshold"])
-    detector.load_state(load_file(str(directory / WEIGHTS)), directory)
-    return detector
+    return Detector.load(directory, device=device)

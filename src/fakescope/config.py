@@ -124,7 +124,7 @@ class ContinualConfig(Strict):
     """A continual-learning sequence (``fakescope continual``; see :mod:`fakescope.continual`).
 
     ``tasks``: task names in training order (generators, families or ``a+b`` groups);
-    ``methods``: strategy names (``fakescope.continual.STRATEGIES``); ``shots``: train
+    ``methods``: strategy names (``fakescope.continual.catalog.STRATEGIES``); ``shots``: train
     images per class of every task after the first (None = all); ``memory``: replay
     memory size in images; ``cutmix``: CutMix probability (Beta(0.5, 0.5) mixing);
     ``params``: per-method parameters, e.g. ``{kd: {alpha: 0.5}}``.

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from fakescope.config import RobustnessConfig
 from fakescope.data.index import index_dataset
-from fakescope.detectors import DETECTORS, Detector
-from fakescope.eval.protocols import run_protocol
+from fakescope.detectors.catalog import DETECTORS, Detector
+from fakescope.eval.catalog import run_protocol
 from fakescope.eval.report import Report
 from fakescope.forge.build import BENCHMARK_JSON, build_benchmark
 from fakescope.forge.presets import Preset, get_preset

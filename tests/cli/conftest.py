@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from tests.cli.tiny_detector import (
     make_dataset,
     tiny_registered,  # noqa: F401 - autouse fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.data.index import index_dataset
 from fakescope.data.schema import SPLIT
 from fakescope.detectors.base import Detector
-from fakescope.inference.calibration import calibrate_detector
+from fakescope.inference.fit_bundle import calibrate_detector
 from tests.conftest import write_image
 
 KEYS = {"path", "p_fake", "p_fake_raw", "verdict", "reason", "ood_score", "class", "error"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from tests.continual.conftest import CONFLICT, make_tasks
 
 TINY = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.cli.common import one_line
 from tests.cli.conftest import error_lines
 

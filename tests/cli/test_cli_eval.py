@@ -8,7 +8,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 
 REPORT_FILES = {"report.json", "report.md", "report.html"}
 

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.data.index import index_dataset
 from fakescope.data.schema import SPLIT
 from fakescope.detectors.base import Detector
 from fakescope.eval.calibration import expected_calibration_error
-from fakescope.inference.calibration import calibrate_detector
+from fakescope.inference.fit_bundle import calibrate_detector
 
 
 def _eval(runner: CliRunner, bundle: Path, dataset: Path, out: Path) -> dict:  # type: ignore[type-arg]

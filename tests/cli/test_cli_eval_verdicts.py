@@ -9,11 +9,12 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.data.index import index_dataset
 from fakescope.data.schema import LABEL, PATH, SPLIT
 from fakescope.detectors.base import Detector
-from fakescope.inference.calibration import Band, calibrate_detector
+from fakescope.inference.calibration import Band
+from fakescope.inference.fit_bundle import calibrate_detector
 from fakescope.inference.verdict import VerdictModel
 
 

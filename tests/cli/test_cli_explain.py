@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 
 pytest.importorskip("pytorch_grad_cam")
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import fakescope
 from fakescope.bundle import read_meta
-from fakescope.cli import app
+from fakescope.cli.app import app
 
 
 def test_list_everything_with_detector_params(runner: CliRunner) -> None:

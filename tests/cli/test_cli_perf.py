@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from tests.conftest import write_image
 
 FAST = ["--limit", "4", "--repeats", "1", "--workers", "0", "--batch-size", "2"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from tests.cli.conftest import error_lines
 
 RECIPE = "detector:\n  name: tiny-test\n  params: {steps: 20, num_workers: 0}\n"

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from tests.cli.conftest import error_lines
 from tests.cli.tiny_detector import TinyDetector
 from tests.conftest import write_image

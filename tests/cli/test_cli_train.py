@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fakescope.bundle import read_meta
-from fakescope.cli import app
+from fakescope.cli.app import app
 
 
 @pytest.mark.slow  # trains a resnet18 (about 10 s on 2 cores)

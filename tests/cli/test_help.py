@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 
 WIDTH = 80
 

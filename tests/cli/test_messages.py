@@ -20,9 +20,9 @@ import typer
 from pydantic import BaseModel
 
 import fakescope
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.config import ExperimentConfig
-from fakescope.detectors import DETECTORS
+from fakescope.detectors.catalog import DETECTORS
 
 SRC = Path(fakescope.__file__).parent
 FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from fakescope.config import load_config
-from fakescope.continual import STRATEGIES, create_strategy
-from fakescope.forge.generators import GENERATORS
+from fakescope.continual.catalog import STRATEGIES, create_strategy
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.presets import FACE, NON_FACE
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("continual-*.yaml"))

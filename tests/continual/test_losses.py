@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from fakescope.continual import create_strategy
 from fakescope.continual.base import Outputs, TaskData, forward_outputs
+from fakescope.continual.catalog import create_strategy
 from fakescope.continual.cored import CoReD, binned_sums, representation_loss, store_bins
 from fakescope.continual.ewc import EWC
 from fakescope.continual.kd import kd_term

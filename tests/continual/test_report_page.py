@@ -49,7 +49,7 @@ def test_run_command_is_recorded_without_absolute_paths(
 ) -> None:
     import fakescope.continual.sequence as sequence
     import fakescope.data.prepare as prepare
-    from fakescope.cli import app
+    from fakescope.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     seen: dict[str, str] = {}

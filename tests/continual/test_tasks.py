@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fakescope.continual import create_strategy
 from fakescope.continual.base import TaskData
+from fakescope.continual.catalog import create_strategy
 from fakescope.continual.replay import TASK
 from fakescope.continual.tasks import build_tasks, select_task
 from fakescope.data.schema import validate_table

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.data.audit import (
     FLAG_AUC,
     JPEG_HISTORY,

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from fakescope.config import SplitConfig
-from fakescope.data import LAYOUTS, class_mapping, detect_layout, index_dataset
+from fakescope.data.index import detect_layout, index_dataset
+from fakescope.data.layouts.catalog import LAYOUTS
+from fakescope.data.layouts.classes import class_mapping
 from fakescope.data.schema import COLUMNS, encode_targets
 from fakescope.errors import DataError, FakescopeError
 from tests.data.builders import (

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.data.index import index_dataset
 from fakescope.data.spectra import REAL, Spectra, noise_spectra, plot_spectra
 from fakescope.errors import DataError

@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from sklearn.metrics import roc_auc_score
 
 from fakescope.data.schema import Sample, make_table
-from fakescope.detectors import DETECTORS, Detector
+from fakescope.detectors.catalog import DETECTORS, Detector
 from fakescope.detectors.cnn import CNNDetector
 from fakescope.errors import ConfigError, FakescopeError
 

@@ -15,10 +15,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from fakescope.detectors import Detector
+from fakescope.detectors.catalog import Detector
 from fakescope.detectors.cnn import HEAD_FILE, CNNDetector
 from fakescope.errors import ConfigError, DataError
-from fakescope.losses import create_loss
+from fakescope.losses.catalog import create_loss
 from fakescope.losses.dmyt import DmytLoss
 from fakescope.models.npr import NPRNet
 from fakescope.train.module import ClassifierModule

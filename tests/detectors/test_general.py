@@ -18,7 +18,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from fakescope.data.schema import Sample, make_table
-from fakescope.detectors import DETECTORS, Detector
+from fakescope.detectors.catalog import DETECTORS, Detector
 from fakescope.detectors.general import GeneralDetector
 from fakescope.errors import ConfigError
 from fakescope.models.general_net import GeneralNet
@@ -168,7 +168,7 @@ def test_save_load_round_trip(
 
 def test_fit_keeps_the_backbone_frozen(data: dict[str, pd.DataFrame], tmp_path: Path) -> None:
     from fakescope.data.augment import AugmentConfig, train_transform
-    from fakescope.losses import create_loss
+    from fakescope.losses.catalog import create_loss
     from fakescope.train.dataset import SampleDataset
     from fakescope.train.fit import FitSettings, fit_module
     from fakescope.train.module import ClassifierModule

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from fakescope.data.decode import load_image
 from fakescope.data.schema import Sample, make_table
 from fakescope.data.transforms import eval_transform
-from fakescope.detectors import DETECTORS, Detector
+from fakescope.detectors.catalog import DETECTORS, Detector
 from fakescope.detectors.hierarchy import HierarchyDetector
 from fakescope.errors import ConfigError, DataError
 from fakescope.eval.attribution import evaluate_attribution

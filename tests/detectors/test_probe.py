@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from fakescope.data.schema import Sample, make_table
-from fakescope.detectors import DETECTORS, Detector
+from fakescope.detectors.catalog import DETECTORS, Detector
 from fakescope.detectors.probe import HEAD_FILE, ProbeDetector
 from fakescope.errors import ConfigError
 from fakescope.eval.robustness import Degradation

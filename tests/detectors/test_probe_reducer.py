@@ -13,7 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from fakescope.data.schema import Sample, make_table
-from fakescope.detectors import Detector
+from fakescope.detectors.catalog import Detector
 from fakescope.detectors.heads import head_proba
 from fakescope.detectors.probe import ProbeDetector
 from fakescope.errors import BundleError, ConfigError

@@ -20,7 +20,8 @@ from fakescope.detectors.cnn import CNNDetector
 from fakescope.detectors.general import GeneralDetector
 from fakescope.detectors.trainable import TrainableDetector
 from fakescope.errors import ConfigError
-from fakescope.losses import Loss, create_loss
+from fakescope.losses.base import Loss
+from fakescope.losses.catalog import create_loss
 
 #: Tiny, fast, deterministic training settings shared by the detectors below.
 FAST: dict[str, Any] = {"img_size": 16, "batch_size": 8, "num_workers": 0, "progress": False}

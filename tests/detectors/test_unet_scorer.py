@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from fakescope.detectors import DETECTORS, Detector
+from fakescope.detectors.catalog import DETECTORS, Detector
 from fakescope.detectors.unet_scorer import RESIDUAL, UNetScorerDetector
 from fakescope.errors import ConfigError
 from fakescope.models.unet_scorer import UNetScorer

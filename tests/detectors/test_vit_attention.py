@@ -13,7 +13,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from fakescope.data.schema import LABEL, PATH
-from fakescope.detectors import DETECTORS, Detector
+from fakescope.detectors.catalog import DETECTORS, Detector
 from fakescope.detectors.vit_attention import RESIDUAL, ViTDetector, cls_attention
 from fakescope.errors import ConfigError
 from fakescope.ood.abnormality import AbnormalityScorer

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 
 from fakescope.data.schema import Sample, make_table
-from fakescope.detectors import DETECTORS
+from fakescope.detectors.catalog import DETECTORS
 from fakescope.detectors.hierarchy import HierarchyDetector
 from fakescope.errors import ConfigError, DataError
-from fakescope.eval import PROTOCOLS, run_protocol
 from fakescope.eval.attribution import (
     AttributionResult,
     attribution_metrics,
     evaluate_attribution,
 )
+from fakescope.eval.catalog import PROTOCOLS, run_protocol
 from fakescope.eval.metrics import GENERATOR
 from fakescope.eval.report import Report
 from tests.conftest import write_image

@@ -9,7 +9,7 @@ import pytest
 
 from fakescope.data.schema import FAMILY, GENERATOR, LABEL, SPLIT
 from fakescope.errors import DataError
-from fakescope.eval import PROTOCOLS, run_protocol
+from fakescope.eval.catalog import PROTOCOLS, run_protocol
 from fakescope.eval.generalisation import generator_families, without_group
 from fakescope.eval.metrics import ACC_AT_VAL, AUC, FAKE_ACCURACY, OVERALL, TRAIN
 from tests.eval.eval_toys import ToyDetector, factory, red_table

@@ -8,7 +8,7 @@ import pytest
 
 from fakescope.data.schema import GENERATOR, LABEL
 from fakescope.errors import DataError
-from fakescope.eval import PROTOCOLS, run_protocol
+from fakescope.eval.catalog import PROTOCOLS, run_protocol
 from fakescope.eval.leave_one_out import TEST_TABLE, unseen_scores
 from fakescope.eval.metrics import AUC, FAKE_ACCURACY, OVERALL, TRAIN
 from tests.eval.eval_toys import ToyDetector, factory, red_table

@@ -15,7 +15,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.data.schema import LABEL, PATH, SPLIT
 from fakescope.eval.metrics import CLEAN, GENERATOR, OVERALL, TIER, TRAIN, VALUE, group_metrics
 from fakescope.eval.model_card import EvalInput, bootstrap_interval, build_card, parse_eval
@@ -35,7 +35,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny-test bundle with calibration, an OOD abstainer and release facts whose
     training command holds absolute paths."""
     from fakescope.data.index import index_dataset
-    from fakescope.inference.calibration import calibrate_detector
+    from fakescope.inference.fit_bundle import calibrate_detector
     from fakescope.ood.abstain import Abstainer
 
     root = tmp_path_factory.mktemp("card")

@@ -15,8 +15,9 @@ from PIL import Image
 
 from fakescope.config import ExperimentConfig, load_config
 from fakescope.data.schema import Sample, make_table
-from fakescope.detectors import DETECTORS
+from fakescope.detectors.catalog import DETECTORS
 from fakescope.errors import ConfigError, DataError, FakescopeError
+from fakescope.eval.catalog import PROTOCOLS, run_experiment, run_protocol
 from fakescope.eval.ood_protocol import (
     ALL_GENERATORS,
     OOD,
@@ -25,7 +26,6 @@ from fakescope.eval.ood_protocol import (
     id_rows,
     resolve_generators,
 )
-from fakescope.eval.protocols import PROTOCOLS, run_experiment, run_protocol
 from fakescope.eval.report import Report
 from tests.conftest import write_image
 from tests.eval.eval_toys import factory

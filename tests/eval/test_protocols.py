@@ -11,8 +11,9 @@ import pytest
 
 from fakescope.config import RobustnessConfig
 from fakescope.data.schema import Sample, make_table
+from fakescope.detectors.threshold import choose_threshold
 from fakescope.errors import ConfigError, DataError, FakescopeError
-from fakescope.eval import PROTOCOLS, evaluate_detector, run_protocol
+from fakescope.eval.catalog import PROTOCOLS, evaluate_detector, run_protocol
 from fakescope.eval.metrics import (
     ACC_AT_VAL,
     ACCURACY,
@@ -30,7 +31,6 @@ from fakescope.eval.metrics import (
     VALUE,
 )
 from fakescope.eval.robustness import predict_tiers, tiers_from_config
-from fakescope.eval.threshold import choose_threshold
 from tests.eval.eval_toys import factory, fitted, red_table
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.forge.build import build_benchmark
 from fakescope.forge.encode import inspect_format, standard_tables
 from fakescope.forge.presets import Preset, get_preset

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 
 
 def test_cli_builds_a_smoke_benchmark(tiny_zoo: None, source: Path, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from fakescope.errors import ConfigError
-from fakescope.forge.generators import GENERATORS
 from fakescope.forge.generators.base import CHECKPOINT
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.generators.dcgan import DCGAN
 
 TINY = {"batch_size": 8, "base_channels": 8, "max_channels": 16, "z_dim": 8}

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from fakescope.errors import ConfigError
-from fakescope.forge.generators import FAMILIES, GENERATORS
+from fakescope.forge.generators.catalog import FAMILIES, GENERATORS
 from fakescope.forge.generators.ddpm import DDPMGenerator, DiffusionSchedule
 from fakescope.forge.generators.unet import UNet, auto_channel_mults, timestep_embedding
 

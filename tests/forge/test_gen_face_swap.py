@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from fakescope.errors import FakescopeError
-from fakescope.forge.generators import FAMILIES, GENERATORS
 from fakescope.forge.generators.base import CHECKPOINT
+from fakescope.forge.generators.catalog import FAMILIES, GENERATORS
 from fakescope.forge.generators.face_regions import ellipse_masks
 from fakescope.forge.generators.face_swap import FaceSwap
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from fakescope.forge.generators import FAMILIES, GENERATORS
+from fakescope.forge.generators.catalog import FAMILIES, GENERATORS
 from fakescope.forge.generators.face_regions import ellipse_masks
 from fakescope.forge.generators.inpaint import Inpaint, hole_l1, holed_input, smooth_fill
 from tests.forge.test_gen_face_swap import toy_faces

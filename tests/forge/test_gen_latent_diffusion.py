@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from fakescope.errors import ConfigError
-from fakescope.forge.generators import FAMILIES, GENERATORS
 from fakescope.forge.generators.base import CHECKPOINT
+from fakescope.forge.generators.catalog import FAMILIES, GENERATORS
 from fakescope.forge.generators.latent_diffusion import LatentDiffusionGenerator
 
 TINY = {

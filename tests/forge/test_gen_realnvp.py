@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 from fakescope.errors import ConfigError
-from fakescope.forge.generators import GENERATORS
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.generators.realnvp import (
     ChannelCoupling,
     CheckerboardCoupling,

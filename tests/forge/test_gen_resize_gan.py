@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakescope.errors import ConfigError
-from fakescope.forge.generators import GENERATORS
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.generators.resize_gan import ModulatedConv2d, ResizeGAN
 
 TINY = {"batch_size": 8, "base_channels": 8, "max_channels": 16, "z_dim": 8}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from fakescope.forge.generators import FAMILIES, GENERATORS
+from fakescope.forge.generators.catalog import FAMILIES, GENERATORS
 from fakescope.forge.generators.face_regions import ellipse_masks, psnr
 from fakescope.forge.generators.self_blend import BLEND_RATIOS, SelfBlend
 from tests.forge.test_gen_face_swap import toy_faces

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from fakescope.errors import ConfigError
-from fakescope.forge.generators import FAMILIES, GENERATORS
+from fakescope.forge.generators.catalog import FAMILIES, GENERATORS
 from fakescope.forge.generators.tae import DECODER_GENERATORS, TaeGenerator, decoder_generators
 from fakescope.models.tae import TAE_SPECS
 from fakescope.models.weights import WeightsError

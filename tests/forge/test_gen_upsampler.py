@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fakescope.errors import ConfigError, DataError
-from fakescope.forge.generators import GENERATORS
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.generators.upsampler import (
     UpsamplerGenerator,
     bicubic_upscale,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fakescope.errors import ConfigError
-from fakescope.forge.generators import GENERATORS
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.generators.vae import VAE
 
 TINY = {"batch_size": 8, "base_channels": 8, "max_channels": 16, "latent_dim": 8}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fakescope.forge.generators import GENERATORS
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.presets import PRESETS
 from tests.conftest import SHARED_DATA
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.errors import BundleError, ConfigError
 from fakescope.inference import default_model as dm
 from tests.cli.tiny_detector import (

@@ -12,8 +12,7 @@ import pytest
 
 from fakescope.detectors.base import Prediction
 from fakescope.errors import ConfigError
-from fakescope.inference.calibration import calibrate_detector
-from fakescope.inference.fit_bundle import fit_bundle, split_calibration
+from fakescope.inference.fit_bundle import calibrate_detector, fit_bundle, split_calibration
 
 
 def table(labels: Sequence[int]) -> pd.DataFrame:

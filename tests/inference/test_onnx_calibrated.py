@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app
+from fakescope.cli.app import app
 from fakescope.inference.calibration import Calibrator
 
 pytest.importorskip("onnxruntime")

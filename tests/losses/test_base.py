@@ -7,8 +7,8 @@ import torch
 
 from fakescope.cli.listing import LISTERS, Kind
 from fakescope.errors import ConfigError
-from fakescope.losses import LOSSES, Loss, check_loss_params, create_loss
-from fakescope.losses.base import weighted_mean
+from fakescope.losses.base import Loss, weighted_mean
+from fakescope.losses.catalog import LOSSES, check_loss_params, create_loss
 from fakescope.losses.dmyt import DmytParams
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fakescope.errors import ConfigError
-from fakescope.losses import create_loss
+from fakescope.losses.catalog import create_loss
 from tests.losses.toys import sgd_step
 
 LOGITS = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, -1.0], [1.0, 0.0, 0.5], [0.3, 0.2, 0.1]])

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fakescope.errors import ConfigError
-from fakescope.losses import create_loss
+from fakescope.losses.catalog import create_loss
 from fakescope.losses.dmyt import DmytLoss, dummy_layout
 from tests.losses.toys import sgd_step
 

@@ -10,7 +10,7 @@ from pytorch_metric_learning.losses import TripletMarginLoss
 from pytorch_metric_learning.miners import TripletMarginMiner
 
 from fakescope.errors import DataError
-from fakescope.losses import create_loss
+from fakescope.losses.catalog import create_loss
 from fakescope.losses.triplet import TripletLoss
 from tests.losses.toys import sgd_step
 

@@ -9,14 +9,10 @@ import timm
 import torch
 
 from fakescope.errors import FakescopeError
-from fakescope.models import (
-    BACKBONES,
-    Backbone,
-    WeightsError,
-    create_backbone,
-    list_backbones,
-    timm_backbone,
-)
+from fakescope.models import timm_backbone
+from fakescope.models.backbone import Backbone
+from fakescope.models.catalog import BACKBONES, create_backbone, list_backbones
+from fakescope.models.weights import WeightsError
 
 TINY = "timm:test_resnet"  # timm's 0.4M-parameter test ResNet
 

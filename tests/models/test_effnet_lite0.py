@@ -13,8 +13,11 @@ from torch import nn
 
 from fakescope.data.transforms import eval_transform
 from fakescope.errors import FakescopeError
-from fakescope.models import Backbone, WeightsError, create_backbone, efficientnet_lite0_classifier
 from fakescope.models import effnet_lite0 as lite0
+from fakescope.models.backbone import Backbone
+from fakescope.models.catalog import create_backbone
+from fakescope.models.effnet_lite0 import efficientnet_lite0_classifier
+from fakescope.models.weights import WeightsError
 
 skdata = pytest.importorskip(
     "skimage.data", reason="needs scikit-image for the chelsea/coffee photos"

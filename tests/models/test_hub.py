@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fakescope.models import create_backbone, hub
+from fakescope.models import hub
+from fakescope.models.catalog import create_backbone
 from fakescope.models.hub import HubUnavailableError, hub_cache_only, hub_offline_reason
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from fakescope.errors import FakescopeError
-from fakescope.models import Backbone, create_backbone
 from fakescope.models import openclip as openclip_module
+from fakescope.models.backbone import Backbone
+from fakescope.models.catalog import create_backbone
 
 open_clip = pytest.importorskip(
     "open_clip", reason="open_clip_torch is not installed (pip install 'fakescope[clip]')"

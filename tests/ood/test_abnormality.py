@@ -10,9 +10,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from fakescope.data.outliers import make_outliers
-from fakescope.detectors.features import Features
 from fakescope.detectors.unet_scorer import UNetScorerDetector
 from fakescope.errors import FakescopeError
+from fakescope.features import Features
 from fakescope.ood.abnormality import AbnormalityNet, AbnormalityScorer, features_of
 from tests.detectors.test_cnn import table
 

@@ -17,7 +17,7 @@ from fakescope.detectors.cnn import CNNDetector
 from fakescope.detectors.features import sklearn_head_logits
 from fakescope.detectors.probe import ProbeDetector
 from fakescope.errors import FakescopeError
-from fakescope.ood import create_scorer
+from fakescope.ood.catalog import create_scorer
 from fakescope.ood.odin import ODINScorer
 from tests.conftest import write_image
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from fakescope.detectors.features import Features
 from fakescope.errors import FakescopeError, NotFittedError
-from fakescope.ood import SCORERS, create_scorer
+from fakescope.features import Features
+from fakescope.ood.catalog import SCORERS, create_scorer
 from fakescope.ood.metrics import ood_metrics
 from fakescope.ood.odin import odin_scores
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from fakescope.cli import app as cli
+from fakescope.cli.app import app as cli
 from fakescope.perf.loadtest import run_loadtest, synthetic_images
 from fakescope.serve.limits import MB, ServeLimits
 from tests.cli.tiny_detector import tiny_registered  # noqa: F401 - autouse fixture

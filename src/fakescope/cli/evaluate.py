@@ -106,7 +106,7 @@ def _write_diagram(report: Report, directory: Path) -> Path | None:
 
 def _run_protocol(cfg: ExperimentConfig, progress: bool) -> Report:
     """Train with ``cfg.detector`` as the protocol asks and evaluate (thresholds from val)."""
-    from fakescope.eval.protocols import run_experiment
+    from fakescope.eval.catalog import run_experiment
 
     return run_experiment(
         cfg, lambda: load_table(cfg.data, audit=True, progress=progress), progress=progress

@@ -46,7 +46,7 @@ def _param_lines(model: type[BaseModel]) -> list[str]:
 
 
 def _detector_lines() -> list[str]:
-    from fakescope.detectors import DETECTORS
+    from fakescope.detectors.catalog import DETECTORS
 
     lines: list[str] = []
     for name in DETECTORS.names():
@@ -57,7 +57,7 @@ def _detector_lines() -> list[str]:
 
 
 def _backbone_lines() -> list[str]:
-    from fakescope.models import list_backbones
+    from fakescope.models.catalog import list_backbones
 
     return [_entry(name, "") for name in list_backbones()]
 
@@ -74,7 +74,7 @@ def _head_lines() -> list[str]:
 
 
 def _loss_lines() -> list[str]:
-    from fakescope.losses import LOSSES
+    from fakescope.losses.catalog import LOSSES
 
     lines: list[str] = []
     for name in LOSSES.names():
@@ -85,7 +85,7 @@ def _loss_lines() -> list[str]:
 
 
 def _layout_lines() -> list[str]:
-    from fakescope.data.layouts import LAYOUTS
+    from fakescope.data.layouts.catalog import LAYOUTS
 
     return [
         _entry(n, str(getattr(LAYOUTS.get(n), "description", "")) or _doc(LAYOUTS.get(n)))
@@ -94,7 +94,7 @@ def _layout_lines() -> list[str]:
 
 
 def _protocol_lines() -> list[str]:
-    from fakescope.eval.protocols import PROTOCOLS
+    from fakescope.eval.catalog import PROTOCOLS
 
     return [_entry(name, _doc(PROTOCOLS.get(name))) for name in PROTOCOLS.names()]
 

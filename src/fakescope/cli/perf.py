@@ -1,5 +1,6 @@
 """``fakescope perf``: ``speed`` (scan throughput and memory, torch vs onnxruntime),
-``latency`` (single-image warm latency and cold start), ``heads`` (probe head fit times)
+``latency`` (single-image warm latency and cold start), ``decoders`` (real-decoder
+autoencoder images/s), ``heads`` (probe head fit times)
 and ``serve`` (load-test the HTTP server). ``fakescope bench`` is the old name."""
 
 from __future__ import annotations
@@ -175,6 +176,40 @@ def latency(
             threads=threads,
         )
         console.print(kv_table(result.rows(), title=f"single-image latency of {model}"))
+
+
+@app.command("decoders")
+def decoders(
+    names: Annotated[
+        str, typer.Option("--decoders", help="Comma-separated decoders to time.")
+    ] = "sd,sdxl,sd3,flux1,flux2",
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights", help="Folder or .zip of the weights (default: $FAKESCOPE_WEIGHTS)."
+        ),
+    ] = None,
+    size: Annotated[int, typer.Option("--size", min=8, help="Square image side in px.")] = 256,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Images per call.")] = 8,
+    repeats: Annotated[
+        int, typer.Option("--repeats", "-r", min=1, help="Timed batches per decoder (median).")
+    ] = 3,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Torch intra-op threads.")
+    ] = None,
+) -> None:
+    """Print images/s of encode + decode for each real-decoder autoencoder (aligned-build cost)."""
+    with cli_errors():
+        import pandas as pd
+
+        from fakescope.perf.decoders import time_decoders
+
+        chosen = tuple(d.strip() for d in names.split(",") if d.strip())
+        rows = time_decoders(
+            chosen, weights=weights, size=size, batch=batch, repeats=repeats, threads=threads
+        )
+        out.print(f"encode + decode, {size} px, batch {batch} (median of {repeats})")
+        out.print(pd.DataFrame([r.row() for r in rows]).to_string(index=False))
 
 
 @app.command("heads")

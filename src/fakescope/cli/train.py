@@ -133,7 +133,7 @@ def train(
         from rich.text import Text
 
         from fakescope.data.schema import SPLIT
-        from fakescope.detectors import DETECTORS
+        from fakescope.detectors.catalog import DETECTORS
         from fakescope.errors import ConfigError, DataError
         from fakescope.inference.fit_bundle import fit_bundle
 

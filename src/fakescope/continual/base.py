@@ -139,7 +139,10 @@ class ContinualStrategy:
             return forward_outputs(self.teacher, x)
 
 
-STRATEGIES: Registry[type[ContinualStrategy]] = Registry("continual method")
+#: All continual-learning methods by name (filled by importing :mod:`fakescope.continual.catalog`).
+STRATEGIES: Registry[type[ContinualStrategy]] = Registry(
+    "continual method", catalog="fakescope.continual.catalog"
+)
 
 
 def create_strategy(

@@ -42,7 +42,7 @@ from fakescope.data.transforms import eval_transform
 from fakescope.detectors.cnn import CNNDetector, CNNParams
 from fakescope.errors import ConfigError, FakescopeError
 from fakescope.fileio import atomic_write_json
-from fakescope.losses import create_loss
+from fakescope.losses.catalog import create_loss
 from fakescope.train.dataset import Batch, SampleDataset, collate_ok, fit_datasets
 from fakescope.train.devices import torch_device
 from fakescope.train.fit import FitFn as FitFn

@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from fakescope.config import ContinualConfig
-from fakescope.continual.base import STRATEGIES, ContinualStrategy, create_strategy
+from fakescope.continual.base import ContinualStrategy
+from fakescope.continual.catalog import STRATEGIES, create_strategy
 from fakescope.continual.report import method_entry, write_report
 from fakescope.continual.runner import FitFn, MethodRunner
 from fakescope.continual.tasks import build_tasks

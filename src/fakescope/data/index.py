@@ -16,7 +16,7 @@ import pandas as pd
 
 from fakescope.config import SplitConfig
 from fakescope.data.families import apply_families, load_family_map, parse_family_map
-from fakescope.data.layouts import LAYOUTS
+from fakescope.data.layouts.catalog import LAYOUTS
 from fakescope.data.layouts.files import any_image_below
 from fakescope.data.schema import PATH, validate_table
 from fakescope.data.splits import assign_splits

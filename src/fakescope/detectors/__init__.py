@@ -1,17 +1,10 @@
 """Detectors: everything users train, save, load and run (see :mod:`.base`).
 
-Each detector module registers itself in :data:`DETECTORS`; the imports below
-fill the registry (one line per detector).
+Each detector module registers itself in :data:`~.base.DETECTORS`; import the
+filled registry from :mod:`.catalog`::
+
+    from fakescope.detectors.catalog import DETECTORS, Detector
+
+This file imports nothing: a detector module imports its sibling ``base``, which
+runs this file first, so filling the registry here would be an import cycle.
 """
-
-from fakescope.detectors import (
-    cnn,  # noqa: F401 - registers "cnn"
-    general,  # noqa: F401 - registers "general"
-    hierarchy,  # noqa: F401 - registers "hierarchy"
-    probe,  # noqa: F401 - registers "probe"
-    unet_scorer,  # noqa: F401 - registers "unet"
-    vit_attention,  # noqa: F401 - registers "vit"
-)
-from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction
-
-__all__ = ["DETECTORS", "Detector", "DetectorParams", "Prediction"]

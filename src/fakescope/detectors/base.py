@@ -12,28 +12,44 @@ attribution detectors with one class per generator.
 
 from __future__ import annotations
 
+import functools
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, field_validator
+from safetensors.torch import load_file, save_file
 
+import fakescope
+from fakescope.bundle_format import CONFIG, FORMAT, META, WEIGHTS, bundle_target, read_meta
 from fakescope.data.loader import run_batches
-from fakescope.data.schema import LABEL, PATH, REAL, TARGETS
+from fakescope.data.schema import LABEL, PATH, TARGETS
 from fakescope.data.transforms import InputConfig, eval_transform
+from fakescope.detectors.export import cannot_export
+from fakescope.detectors.features import BatchScores, extract_features, features_of_images
+from fakescope.detectors.prediction import LevelPrediction, Prediction
+from fakescope.detectors.threshold import choose_threshold
 from fakescope.errors import DataError, FakescopeError, NotFittedError
-from fakescope.inference.types import cut
+from fakescope.features import Features
+from fakescope.fileio import atomic_dir
 from fakescope.registry import Registry
 
-if TYPE_CHECKING:
-    from fakescope.detectors.features import Features
-    from fakescope.ood.base import InputScorer
+__all__ = [
+    "DETECTORS",
+    "EXPLAIN_SUPPORT",
+    "BatchScorer",
+    "Detector",
+    "DetectorParams",
+    "LevelPrediction",
+    "Prediction",
+]
 
 
 #: Which detectors :meth:`Detector.explain_network` (heatmaps) supports, for error messages.
@@ -72,105 +88,18 @@ class DetectorParams(BaseModel):
         return self.model_copy(update={"progress": False})
 
 
-@dataclass
-class LevelPrediction:
-    """One level below the real/fake decision of a hierarchical detector (for per-level scores).
-
-    ``classes`` [K]: the level's class names; ``proba`` [N, K]: the level's own
-    probabilities (rows sum to 1; NaN rows for failed files), its prediction is
-    the row argmax; ``truth``: final class name -> this level's true class, for
-    the final classes this level is judged on (rows of other classes are not
-    scored at this level). E.g. a family level maps every generator to its
-    family; a per-family generator level maps that family's generators to themselves.
-    """
-
-    classes: list[str]
-    proba: np.ndarray
-    truth: dict[str, str]
+class BatchScorer(Protocol):
+    """What :meth:`Detector.features` needs of an OOD scorer that scores image batches
+    (:class:`fakescope.ood.base.InputScorer`, e.g. ODIN), by its shape alone."""
 
     @property
-    def predicted(self) -> list[str | None]:
-        """The level's argmax class name per row (None for failed files)."""
-        return [
-            None if np.isnan(row).any() else self.classes[int(np.argmax(row))] for row in self.proba
-        ]
+    def extra_key(self) -> str:
+        """The ``Features.extras`` key of the scorer's per-image scores."""
+        ...
 
-
-@dataclass
-class Prediction:
-    """Detector output for N inputs, and the one rule that turns it into a class.
-
-    ``proba`` [N, C]: class probabilities (rows sum to 1; NaN where the file
-    failed); ``errors`` [N]: "" or the one-line decode error; ``classes`` [C]
-    with ``classes[0] == "real"``; ``threshold``: the P(fake) cut of the
-    detector that made it (its ``threshold_``, chosen on validation data);
-    ``fake_route`` [N] (optional): column index (>= 1) of the fake class the
-    detector routes each row to, None = the argmax over the fake columns
-    ``proba[:, 1:]``; ``levels`` (optional): per-level predictions of a
-    hierarchical detector, by level name (see :class:`LevelPrediction`).
-
-    **The routing rule** (used by ``scan``, ``eval --protocol attribution`` and
-    every other caller, via :meth:`decide`): a row is "real" when
-    ``p_fake < threshold``; otherwise it is the routed fake class
-    (:attr:`fake_class`). So the class and the real/fake verdict
-    (fake iff ``p_fake >= threshold``) never contradict: verdict real <=>
-    class "real". A flat detector routes to its most probable fake class; the
-    hierarchy detector routes greedily down its tree (most probable family,
-    then most probable generator in it), which can differ from the fake class
-    with the highest path probability.
-    """
-
-    proba: np.ndarray
-    errors: list[str]
-    classes: list[str]
-    threshold: float = 0.5
-    fake_route: np.ndarray | None = None
-    levels: dict[str, LevelPrediction] = field(default_factory=dict)
-
-    @property
-    def p_fake(self) -> np.ndarray:
-        """P(fake) [N] = 1 - P(real); NaN for failed files."""
-        return 1.0 - self.proba[:, 0]
-
-    @property
-    def failed(self) -> np.ndarray:
-        """[N] bool: rows without a score (the file failed to decode)."""
-        return np.isnan(self.proba).any(axis=1)
-
-    @property
-    def fake_class(self) -> list[str | None]:
-        """The routed fake class per row, whatever the verdict (None for failed files)."""
-        if len(self.classes) < 2:
-            return [None] * len(self.proba)
-        if self.fake_route is None:
-            route = 1 + np.argmax(np.nan_to_num(self.proba[:, 1:], nan=-1.0), axis=1)
-        else:
-            route = np.asarray(self.fake_route, dtype=np.int64)
-        failed = self.failed
-        return [None if bad else self.classes[int(i)] for bad, i in zip(failed, route, strict=True)]
-
-    def verdict(self, threshold: float | None = None) -> list[str | None]:
-        """The verdict per row: "fake" where ``p_fake >= threshold``, else "real"; None for failed files.
-
-        ``threshold`` None = ``self.threshold``.
-        """
-        return cut(self.p_fake, self.threshold if threshold is None else float(threshold))
-
-    def decide(self, threshold: float | None = None) -> list[str | None]:
-        """The class of each row under the routing rule (class docstring); None for failed files.
-
-        ``threshold``: a P(fake) cut to use instead of ``self.threshold`` (e.g. scan's
-        ``--threshold``), so the class follows the verdict made at that cut.
-        """
-        return [
-            None if v is None else (REAL if v == REAL else fake)
-            for v, fake in zip(self.verdict(threshold), self.fake_class, strict=True)
-        ]
-
-    @property
-    def predicted_class(self) -> list[str | None]:
-        """:meth:`decide` at the detector's own ``threshold`` (None for failed files)."""
-        return self.decide()
+    def batch_scores(self, detector: Detector, x: torch.Tensor) -> np.ndarray:
+        """OOD scores [B] (higher = more OOD) for a preprocessed batch ``x`` [B, 3, H, W]."""
+        ...
 
 
 class Detector(ABC):
@@ -252,8 +181,6 @@ class Detector(ABC):
         if self.classes_ is None:
             raise RuntimeError(f"{type(self).__name__}._fit did not set classes_")
         if val is not None and len(val) and val[LABEL].nunique() == 2:
-            from fakescope.eval.threshold import choose_threshold
-
             p = self.predict(val[PATH].tolist()).p_fake
             ok = ~np.isnan(p)
             self.threshold_ = choose_threshold(val[LABEL].to_numpy()[ok], p[ok])
@@ -388,13 +315,11 @@ class Detector(ABC):
         """Optional hook: a torch module x [B, 3, H, W] -> ``(proba, logits, embedding)``.
 
         Used by ONNX export (:mod:`fakescope.inference.onnx_export`); outputs match
-        :meth:`_features_batch`. Default: the built-in modules of
-        :mod:`fakescope.detectors.export` (cnn incl. a binary SVM head, probe with a logistic head, general);
-        other detectors raise a one-line error.
+        :meth:`_features_batch`. The cnn (incl. a binary SVM head), probe (logistic head)
+        and general detectors override it with the modules of
+        :mod:`fakescope.detectors.export`; other detectors raise a one-line error.
         """
-        from fakescope.detectors.export import export_module
-
-        return export_module(self)
+        raise cannot_export(self.name, "it has no torch export module")
 
     def explain_network(self) -> torch.nn.Module:
         """The image network run inside :meth:`differentiable_logits`, for Grad-CAM heatmaps.
@@ -409,7 +334,7 @@ class Detector(ABC):
         paths: Sequence[str | Path],
         *,
         progress: str | None = None,
-        input_scorers: Sequence[InputScorer] = (),
+        input_scorers: Sequence[BatchScorer] = (),
         batch_size: int | None = None,
         num_workers: int | None = None,
     ) -> Features:
@@ -418,38 +343,92 @@ class Detector(ABC):
         ``input_scorers``: OOD scorers that need the images (ODIN), scored on the same pass.
         ``batch_size`` / ``num_workers``: for this call only (default: ``params``).
         """
-        from fakescope.detectors.features import extract_features
-
         return extract_features(
-            self,
+            self._features_batch,
             paths,
+            classes=self.check_fitted(),
+            input_config=self.input_config,
+            embedding_dim=lambda: self.embedding_dim,
+            batch_size=self.params.batch_size if batch_size is None else batch_size,
+            num_workers=self.params.num_workers if num_workers is None else num_workers,
             progress=progress,
-            input_scorers=input_scorers,
-            batch_size=batch_size,
-            num_workers=num_workers,
+            batch_scores=self._batch_scores(input_scorers),
         )
 
     def features_images(
-        self, images: Sequence[Image.Image], input_scorers: Sequence[InputScorer] = ()
+        self, images: Sequence[Image.Image], input_scorers: Sequence[BatchScorer] = ()
     ) -> Features:
         """:meth:`features` for in-memory RGB images."""
-        from fakescope.detectors.features import features_of_images
+        return features_of_images(
+            self._features_batch,
+            images,
+            classes=self.check_fitted(),
+            input_config=self.input_config,
+            batch_scores=self._batch_scores(input_scorers),
+        )
 
-        return features_of_images(self, images, input_scorers)
+    def _batch_scores(self, input_scorers: Sequence[BatchScorer]) -> dict[str, BatchScores]:
+        """Each input scorer's per-batch scores on this detector, by its ``extras`` key."""
+        return {s.extra_key: functools.partial(s.batch_scores, self) for s in input_scorers}
 
+    # ------------------------------------------------------------ bundles
     def save(self, directory: str | Path) -> Path:
-        """Write this fitted detector as a bundle directory (atomically); returns its path."""
-        from fakescope.bundle import save_bundle
+        """Write this fitted detector as a bundle directory (atomically); returns its path.
 
-        return save_bundle(self, Path(directory))
+        The folder gets the umask's normal modes (``0o777``/``0o666`` less the umask), so
+        a bundle shared with a team can be read by it; an older bundle there is replaced.
+        With calibration and an OOD abstainer: :class:`fakescope.bundle.Bundle`.
+        """
+        self.check_fitted()
+        target = bundle_target(Path(directory))
+        with atomic_dir(target) as tmp:
+            self.write_bundle_files(tmp)
+        return target
+
+    def write_bundle_files(self, folder: Path, extra_meta: Mapping[str, Any] | None = None) -> None:
+        """Write this detector's part of a bundle into the open (temporary) ``folder``:
+        ``config.yaml``, ``model.safetensors``, ``meta.json`` (plus ``extra_meta``) and
+        the files of :meth:`_save_extra`."""
+        classes = self.check_fitted()
+        config = {"detector": self.name, "params": self.params.model_dump(mode="json")}
+        (folder / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        save_file(self.state_tensors(), str(folder / WEIGHTS))
+        meta: dict[str, Any] = {
+            "fakescope_version": fakescope.__version__,
+            "format": FORMAT,
+            "detector": self.name,
+            "classes": list(classes),
+            "threshold": float(self.threshold_),
+            "input": self.input_config.model_dump(mode="json"),
+            "embedding_dim": self.embedding_dim,
+        }
+        meta.update(extra_meta or {})
+        (folder / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        self._save_extra(folder)
 
     @staticmethod
     def load(directory: str | Path, *, device: str | None = None) -> Detector:
-        """Load any detector bundle written by :meth:`save` (onto ``device`` if given)."""
-        from fakescope.bundle import load_bundle
+        """Load any detector bundle written by :meth:`save` (onto ``device`` if given).
 
-        return load_bundle(Path(directory), device=device)
+        The class comes from :data:`DETECTORS` by the bundle's detector name: import
+        :mod:`fakescope.detectors.catalog` (as :mod:`fakescope.bundle` does) so that every
+        built-in detector is registered; otherwise an unknown name says so.
+        """
+        directory = Path(directory)
+        meta = read_meta(directory)
+        config = yaml.safe_load((directory / CONFIG).read_text()) or {}
+        cls = DETECTORS.get(str(config.get("detector", meta.get("detector"))))
+        params = dict(config.get("params") or {})
+        if device is not None:
+            params["device"] = device
+        detector = cls(params)
+        detector.classes_ = list(meta["classes"])
+        detector.threshold_ = float(meta["threshold"])
+        detector.load_state(load_file(str(directory / WEIGHTS)), directory)
+        return detector
 
 
-#: All detectors, by name (filled by imports in :mod:`fakescope.detectors`).
-DETECTORS: Registry[type[Detector]] = Registry("detector")
+#: All detectors, by name: an empty registry that each detector module fills when imported;
+#: :mod:`fakescope.detectors.catalog` imports them all. Detectors that build other detectors
+#: by name (the hierarchy) and :meth:`Detector.load` read this same object.
+DETECTORS: Registry[type[Detector]] = Registry("detector", catalog="fakescope.detectors.catalog")

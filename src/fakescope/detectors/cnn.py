@@ -32,10 +32,18 @@ from torch import nn
 from fakescope.data.schema import PATH
 from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from fakescope.detectors.base import DETECTORS
+from fakescope.detectors.export import (
+    CNNEmbeddingExport,
+    CNNLogitExport,
+    cannot_export,
+    detached,
+    svm_module,
+)
 from fakescope.detectors.heads import fit_head, head_proba, load_head, save_head
 from fakescope.detectors.trainable import TrainableDetector, TrainableParams
 from fakescope.errors import ConfigError, NotFittedError
-from fakescope.losses import LOSSES, Loss, check_loss_params, create_loss
+from fakescope.losses.base import Loss
+from fakescope.losses.catalog import LOSSES, check_loss_params, create_loss
 from fakescope.models import effnet_lite0
 from fakescope.models.memory_format import batch_to, to_channels_last
 from fakescope.models.network import (
@@ -322,6 +330,20 @@ class CNNDetector(TrainableDetector[nn.Module]):
             return super().differentiable_logits(x)
         model = self._model().eval()
         return self._as_logits(model(x.to(next(model.parameters()).device)).float())
+
+    def export_module(self) -> nn.Module:
+        """The ONNX export module (eval mode, a CPU copy): a logit loss's network, an
+        embedding loss with class scores (``dmyt``), or a binary SVM head (``triplet``);
+        see :mod:`fakescope.detectors.export`."""
+        self.check_fitted()
+        model, loss = self._model().eval(), self._fitted_loss().eval()
+        if not self._embedding_loss:
+            return detached(CNNLogitExport(model, loss))
+        if not loss.needs_head:
+            return detached(CNNEmbeddingExport(model, loss))
+        if self.head_ is None:
+            raise cannot_export(self.name, "it has no fitted SVM head; fit it or load a bundle")
+        return detached(svm_module(self.name, self.head_, len(self.check_fitted()), model))
 
     def explain_network(self) -> nn.Module:
         """The trained network (heatmaps read its last spatial layer); logit losses only."""

@@ -42,9 +42,6 @@ from torch import nn
 from fakescope.errors import FakescopeError
 
 if TYPE_CHECKING:
-    from fakescope.detectors.base import Detector
-    from fakescope.detectors.cnn import CNNDetector
-    from fakescope.detectors.probe import ProbeDetector
     from fakescope.models.general_net import GeneralNet
 
 #: Smallest probability before the log in logits = log(proba) (as in ``Features.from_proba``).
@@ -72,10 +69,10 @@ def traceable_attention() -> Iterator[None]:
         mha.set_fastpath_enabled(before)
 
 
-def cannot_export(detector: Detector, why: str) -> FakescopeError:
-    """The one-line error for a detector that has no ONNX export."""
+def cannot_export(name: str, why: str) -> FakescopeError:
+    """The one-line error for the detector called ``name`` that has no ONNX export."""
     return FakescopeError(
-        f"the {detector.name} detector cannot be exported to ONNX ({why}); "
+        f"the {name} detector cannot be exported to ONNX ({why}); "
         "keep the torch backend (--backend torch)"
     )
 
@@ -215,10 +212,10 @@ class CNNSvmExport(nn.Module):
         return proba, torch.log(proba.clamp_min(LOG_FLOOR)), emb
 
 
-def _scaler_arrays(det: Detector, steps: list[Any], d: int) -> tuple[np.ndarray, np.ndarray]:
+def _scaler_arrays(name: str, steps: list[Any], d: int) -> tuple[np.ndarray, np.ndarray]:
     """``(mean [d], scale [d])`` of a head's optional leading StandardScaler (0 / 1 when absent)."""
     if len(steps) > 2 or any(type(s).__name__ != "StandardScaler" for s in steps[:-1]):
-        raise cannot_export(det, "its head has steps other than StandardScaler")
+        raise cannot_export(name, "its head has steps other than StandardScaler")
     mean, scale = np.zeros(d), np.ones(d)
     if len(steps) == 2:
         scaler = steps[0]
@@ -229,22 +226,20 @@ def _scaler_arrays(det: Detector, steps: list[Any], d: int) -> tuple[np.ndarray,
     return mean, scale
 
 
-def _svm_module(det: CNNDetector, model: nn.Module) -> nn.Module:
-    """The :class:`CNNSvmExport` of a cnn detector's fitted SVM head (binary RBF, Platt)."""
-    if det.head_ is None:
-        raise cannot_export(det, "it has no fitted SVM head; fit it or load a bundle")
-    steps = [step for _, step in det.head_.steps if step not in (None, "passthrough")]
+def svm_module(name: str, head: Any, n_classes: int, model: nn.Module) -> nn.Module:
+    """The :class:`CNNSvmExport` of a cnn detector's fitted SVM ``head`` (an sklearn
+    pipeline: binary RBF SVM, Platt-calibrated) on top of its network ``model``."""
+    steps = [step for _, step in head.steps if step not in (None, "passthrough")]
     final = steps[-1]
-    n_classes = len(det.check_fitted())
     cal = getattr(final, "calibrated_classifiers_", None)
     if type(final).__name__ != "CalibratedClassifierCV" or cal is None or len(cal) != 1:
-        raise cannot_export(det, f"its head is {type(final).__name__}, not one calibrated SVM")
+        raise cannot_export(name, f"its head is {type(final).__name__}, not one calibrated SVM")
     svc, calibrators = cal[0].estimator, cal[0].calibrators
     cols = np.asarray(final.classes_, dtype=np.int64)
     if len(cols) != 2 or cal[0].method != "sigmoid" or getattr(svc, "kernel", "") != "rbf":
-        raise cannot_export(det, "only a binary RBF SVM head with sigmoid calibration exports")
+        raise cannot_export(name, "only a binary RBF SVM head with sigmoid calibration exports")
     support = np.asarray(svc.support_vectors_, dtype=np.float64)
-    mean, scale = _scaler_arrays(det, steps, support.shape[1])
+    mean, scale = _scaler_arrays(name, steps, support.shape[1])
     platt = (
         float(svc._gamma),
         float(svc.intercept_[0]),
@@ -257,28 +252,21 @@ def _svm_module(det: CNNDetector, model: nn.Module) -> nn.Module:
     return CNNSvmExport(model, t(mean), t(scale), t(support), dual, platt, columns)
 
 
-def _cnn_module(det: CNNDetector) -> nn.Module:
-    model, loss = det._model().eval(), det._fitted_loss().eval()
-    if not det._embedding_loss:
-        return CNNLogitExport(model, loss)
-    if loss.needs_head:
-        return _svm_module(det, model)
-    return CNNEmbeddingExport(model, loss)
-
-
-def _probe_module(det: ProbeDetector) -> nn.Module:
-    head = det._head_or_raise()
-    if det.reducer is not None:
-        raise cannot_export(det, "it has an autoencoder reducer")
+def probe_module(
+    name: str, head: Any, has_reducer: bool, n_classes: int, backbone: nn.Module
+) -> nn.Module:
+    """The :class:`LinearProbeExport` of a probe detector: its frozen ``backbone`` and its
+    fitted logistic-regression ``head`` (optionally after a StandardScaler), no reducer."""
+    if has_reducer:
+        raise cannot_export(name, "it has an autoencoder reducer")
     steps = [step for _, step in head.steps if step not in (None, "passthrough")]
     final = steps[-1]
     if type(final).__name__ != "LogisticRegression":
-        raise cannot_export(det, f"its head is {type(final).__name__}, not logistic regression")
+        raise cannot_export(name, f"its head is {type(final).__name__}, not logistic regression")
     coef = np.asarray(final.coef_, dtype=np.float64)
     intercept = np.asarray(final.intercept_, dtype=np.float64)
     d = coef.shape[1]
-    mean, scale = _scaler_arrays(det, steps, d)
-    n_classes = len(det.check_fitted())
+    mean, scale = _scaler_arrays(name, steps, d)
     cols = np.asarray(final.classes_, dtype=np.int64)
     weight = np.zeros((n_classes, d))
     bias = np.full(n_classes, -1e4)
@@ -288,22 +276,9 @@ def _probe_module(det: ProbeDetector) -> nn.Module:
     else:
         weight[cols], bias[cols] = coef, intercept
     t = torch.from_numpy
-    return LinearProbeExport(det.backbone.eval(), t(mean), t(scale), t(weight), t(bias))
+    return LinearProbeExport(backbone.eval(), t(mean), t(scale), t(weight), t(bias))
 
 
-def export_module(detector: Detector) -> nn.Module:
-    """The built-in export module of ``detector`` (eval mode, on CPU), or a one-line error."""
-    from fakescope.detectors.cnn import CNNDetector
-    from fakescope.detectors.general import GeneralDetector
-    from fakescope.detectors.probe import ProbeDetector
-
-    detector.check_fitted()
-    if isinstance(detector, CNNDetector):
-        module = _cnn_module(detector)
-    elif isinstance(detector, ProbeDetector):
-        module = _probe_module(detector)
-    elif isinstance(detector, GeneralDetector):
-        module = GeneralExport(detector._model())
-    else:
-        raise cannot_export(detector, "it has no torch export module")
-    return copy.deepcopy(module).cpu().eval()  # a copy: the detector keeps its device
+def detached(module: nn.Module) -> nn.Module:
+    """A CPU, eval-mode copy of an export ``module`` (the detector keeps its device)."""
+    return copy.deepcopy(module).cpu().eval()

@@ -1,98 +1,29 @@
-"""What one forward pass of a detector gives: :class:`Features`.
+"""One pass of a detector's network over images: :class:`~fakescope.features.Features`.
 
-Extracted once per image set and shared by every OOD scorer
-(:mod:`fakescope.ood`), so N images cost one pass whatever the number of scorers.
+The functions here take the detector's pieces (its one-pass batch function, classes,
+preprocessing), not the detector, so :mod:`fakescope.detectors.base` can call them
+without an import cycle; :meth:`Detector.features <fakescope.detectors.base.Detector.features>`
+is the public entry. Input scorers (ODIN) come in as ``batch_scores``: per-batch
+callables by ``Features.extras`` key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-if TYPE_CHECKING:
-    from fakescope.detectors.base import Detector
-    from fakescope.ood.base import InputScorer
+from fakescope.data.transforms import InputConfig, eval_transform
+from fakescope.features import Features
 
-
-@dataclass
-class Features:
-    """Per-image outputs of a detector for N inputs.
-
-    * ``proba`` [N, C]: class probabilities (rows sum to 1; NaN rows where a file failed).
-    * ``logits`` [N, C]: raw pre-softmax scores (``log(proba)`` for detectors without
-      logits; for sklearn heads the head's ``decision_function`` when it has one).
-    * ``embedding`` [N, D]: the detector's embedding (NaN rows where a file failed).
-    * ``errors`` [N]: "" or the one-line decode error; ``classes`` [C], "real" first
-      for deepfake detectors.
-    * ``confidence`` [N] or None: a confidence-branch output in [0, 1] (higher = more
-      confident = more in-distribution), for detectors that have one.
-    * ``extras``: further per-image arrays [N, ...] by name (e.g. reconstruction
-      residuals, or the scores of input-gradient scorers such as ODIN, keyed by
-      :attr:`fakescope.ood.base.InputScorer.extra_key`).
-    """
-
-    proba: np.ndarray
-    logits: np.ndarray
-    embedding: np.ndarray
-    errors: list[str]
-    classes: list[str]
-    confidence: np.ndarray | None = None
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.proba.shape[0])
-
-    @property
-    def p_fake(self) -> np.ndarray:
-        """P(fake) [N] = 1 - P(class 0); NaN for failed files."""
-        return 1.0 - self.proba[:, 0]
-
-    @property
-    def ok(self) -> np.ndarray:
-        """Bool [N]: the file decoded and its proba, logits and embedding are finite."""
-        good = np.array([not e for e in self.errors], dtype=bool)
-        for arr in (self.proba, self.logits, self.embedding):
-            good &= np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
-        return good
-
-    def subset(self, rows: np.ndarray) -> Features:
-        """The features of ``rows`` (a bool mask [N] or an index array)."""
-        idx = np.flatnonzero(rows) if rows.dtype == bool else np.asarray(rows)
-        return Features(
-            proba=self.proba[idx],
-            logits=self.logits[idx],
-            embedding=self.embedding[idx],
-            errors=[self.errors[i] for i in idx],
-            classes=list(self.classes),
-            confidence=None if self.confidence is None else self.confidence[idx],
-            extras={k: v[idx] for k, v in self.extras.items()},
-        )
-
-    @staticmethod
-    def from_proba(
-        proba: np.ndarray,
-        embedding: np.ndarray,
-        errors: list[str] | None = None,
-        classes: list[str] | None = None,
-    ) -> Features:
-        """Features of a detector without logits: ``logits = log(proba)`` (clipped at 1e-12)."""
-        proba = np.asarray(proba, dtype=np.float32)
-        with np.errstate(invalid="ignore"):
-            logits = np.log(np.clip(proba, 1e-12, None)).astype(np.float32)
-        n, c = proba.shape
-        return Features(
-            proba=proba,
-            logits=logits,
-            embedding=np.asarray(embedding, dtype=np.float32),
-            errors=list(errors) if errors is not None else [""] * n,
-            classes=list(classes) if classes is not None else [str(i) for i in range(c)],
-        )
+#: A detector's one forward pass: x [B, 3, H, W] -> ``(proba, logits, embedding[, extras])``.
+BatchForward = Callable[[torch.Tensor], tuple[Any, ...]]
+#: An input scorer's per-batch OOD scores: x [B, 3, H, W] -> [B] (higher = more OOD).
+BatchScores = Callable[[torch.Tensor], np.ndarray]
 
 
 def batch_outputs(
@@ -111,27 +42,31 @@ def batch_outputs(
 
 
 def extract_features(
-    detector: Detector,
+    forward: BatchForward,
     paths: Sequence[str | Path],
     *,
+    classes: Sequence[str],
+    input_config: InputConfig,
+    embedding_dim: Callable[[], int],
+    batch_size: int,
+    num_workers: int | None,
     progress: str | None = None,
-    input_scorers: Sequence[InputScorer] = (),
+    batch_scores: Mapping[str, BatchScores] | None = None,
     image_fn: Callable[[Image.Image], Image.Image] | None = None,
-    batch_size: int | None = None,
-    num_workers: int | None = None,
 ) -> Features:
-    """One pass over ``paths``: :class:`Features` (NaN rows + errors for failed files).
+    """One pass of ``forward`` over ``paths``: :class:`Features` (NaN rows + errors for failed files).
 
-    ``batch_size`` / ``num_workers``: for this call only (default: the detector's params).
+    ``classes`` [C]: the fitted detector's classes; ``input_config``: its preprocessing;
+    ``embedding_dim``: D of its embedding (asked only when no file decodes);
+    ``batch_size`` / ``num_workers``: the loader settings of this call.
 
-    ``input_scorers``: scorers that need the image batches (ODIN); their
-    scores [N] land in ``extras[scorer.extra_key]``.
+    ``batch_scores``: per-batch scores of scorers that need the image batches (ODIN),
+    by key; their scores [N] land in ``extras[key]``.
     """
     from fakescope.data.loader import iter_batches
-    from fakescope.data.transforms import eval_transform
 
-    classes = detector.check_fitted()
-    cfg = detector.input_config
+    scorers = dict(batch_scores or {})
+    cfg = input_config
     n, c = len(paths), len(classes)
     errors = [""] * n
     proba = np.full((n, c), np.nan, dtype=np.float32)
@@ -142,15 +77,15 @@ def extract_features(
         paths,
         eval_transform(cfg),
         (3, cfg.size, cfg.size),
-        batch_size=detector.params.batch_size if batch_size is None else batch_size,
-        num_workers=detector.params.num_workers if num_workers is None else num_workers,
+        batch_size=batch_size,
+        num_workers=num_workers,
         image_fn=image_fn,
         errors=errors,
         progress=progress,
     ):
-        p, lg, e, more = batch_outputs(detector._features_batch(batch.x))
-        for scorer in input_scorers:
-            more[scorer.extra_key] = scorer.batch_scores(detector, batch.x)
+        p, lg, e, more = batch_outputs(forward(batch.x))
+        for key, score in scorers.items():
+            more[key] = score(batch.x)
         if embedding is None:
             embedding = np.full((n, e.shape[1]), np.nan, dtype=np.float32)
         proba[batch.index], logits[batch.index], embedding[batch.index] = p, lg, e
@@ -160,27 +95,27 @@ def extract_features(
                 extras[key] = np.full((n, *value.shape[1:]), np.nan, dtype=np.float64)
             extras[key][batch.index] = value
     if embedding is None:
-        embedding = np.full((n, detector.embedding_dim), np.nan, dtype=np.float32)
-    for scorer in input_scorers:  # no decodable image: the key still exists (all NaN)
-        extras.setdefault(scorer.extra_key, np.full(n, np.nan))
+        embedding = np.full((n, embedding_dim()), np.nan, dtype=np.float32)
+    for key in scorers:  # no decodable image: the key still exists (all NaN)
+        extras.setdefault(key, np.full(n, np.nan))
     confidence = extras.pop("confidence", None)
     return Features(proba, logits, embedding, errors, list(classes), confidence, extras)
 
 
 def features_of_images(
-    detector: Detector,
+    forward: BatchForward,
     images: Sequence[Image.Image],
-    input_scorers: Sequence[InputScorer] = (),
+    *,
+    classes: Sequence[str],
+    input_config: InputConfig,
+    batch_scores: Mapping[str, BatchScores] | None = None,
 ) -> Features:
-    """:class:`Features` for in-memory images (all decodable; one batch)."""
-    from fakescope.data.transforms import eval_transform
-
-    classes = detector.check_fitted()
-    transform = eval_transform(detector.input_config)
+    """:class:`Features` for in-memory images (all decodable; one batch), as :func:`extract_features`."""
+    transform = eval_transform(input_config)
     x = torch.stack([transform(img.convert("RGB")) for img in images])
-    p, lg, e, more = batch_outputs(detector._features_batch(x))
-    for scorer in input_scorers:
-        more[scorer.extra_key] = scorer.batch_scores(detector, x)
+    p, lg, e, more = batch_outputs(forward(x))
+    for key, score in (batch_scores or {}).items():
+        more[key] = score(x)
     confidence = more.pop("confidence", None)
     return Features(
         np.asarray(p, dtype=np.float32),

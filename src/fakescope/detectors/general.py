@@ -30,8 +30,10 @@ from pydantic import Field, field_validator
 
 from fakescope.data.augment import AugmentConfig
 from fakescope.detectors.base import DETECTORS
+from fakescope.detectors.export import GeneralExport, detached
 from fakescope.detectors.trainable import TrainableDetector, TrainableParams
-from fakescope.losses import Loss, create_loss
+from fakescope.losses.base import Loss
+from fakescope.losses.catalog import create_loss
 from fakescope.models.general_net import GeneralNet
 from fakescope.models.intermediate import IntermediateTaps, Pool, create_frozen_timm
 
@@ -137,6 +139,12 @@ class GeneralDetector(TrainableDetector[GeneralNet]):
     def _embed_batch(self, x: torch.Tensor) -> np.ndarray:
         """The fused embedding [B, E] for ``x`` [B, 3, H, W]."""
         return self._model().eval().embed(x).float().cpu().numpy().astype(np.float32)
+
+    def export_module(self) -> torch.nn.Module:
+        """The ONNX export module (eval mode, a CPU copy): the whole network through its own
+        inference path (:class:`~fakescope.detectors.export.GeneralExport`)."""
+        self.check_fitted()
+        return detached(GeneralExport(self._model()))
 
     @torch.inference_mode()
     def _features_batch(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:

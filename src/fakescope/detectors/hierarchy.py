@@ -32,6 +32,11 @@ Bundle: one directory; each node is a nested bundle under ``nodes/<node>/``
 and ``hierarchy.json`` holds the family map and node names
 (``model.safetensors`` is empty). The model-free math (families, path
 probabilities, routing) lives in :mod:`fakescope.detectors.hierarchy_tree`.
+
+Nodes are built and loaded by name from :data:`~fakescope.detectors.base.DETECTORS`,
+the registry object itself (this module cannot import
+:mod:`fakescope.detectors.catalog`, which imports it): whoever builds or loads a
+hierarchy by name has imported the catalog, so every built-in detector is there.
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fakescope.bundle import load_bundle, save_bundle
 from fakescope.config import validate_params
 from fakescope.data.schema import FAMILY, GENERATOR, LABEL, REAL, validate_table
 from fakescope.data.transforms import InputConfig
@@ -398,7 +402,7 @@ class HierarchyDetector(Detector):
 
     def _save_extra(self, directory: Path) -> None:
         for key, node in self._nodes().items():
-            save_bundle(node, directory / NODES_DIR / key)
+            node.save(directory / NODES_DIR / key)
         (directory / TREE_FILE).write_text(json.dumps(self._description(), indent=2))
 
     def _restore(self, tensors: dict[str, torch.Tensor], directory: Path) -> None:
@@ -421,4 +425,4 @@ class HierarchyDetector(Detector):
                 f"{directory}: classes and {TREE_FILE} disagree; re-save the detector"
             )
         device = self.params.device
-        self.nodes_ = {k: load_bundle(directory / NODES_DIR / k, device=device) for k in keys}
+        self.nodes_ = {k: Detector.load(directory / NODES_DIR / k, device=device) for k in keys}

@@ -45,14 +45,14 @@ from sklearn.pipeline import Pipeline
 
 from fakescope.data.schema import PATH, encode_targets
 from fakescope.data.transforms import InputConfig, eval_transform
-from fakescope.detectors.base import DETECTORS, Detector, DetectorParams, Prediction
+from fakescope.detectors.base import DETECTORS, BatchScorer, Detector, DetectorParams, Prediction
 from fakescope.detectors.embed_cache import (
     AUTO,
     EmbeddingCache,
     embed_files,
     resolve_cache_dir,
 )
-from fakescope.detectors.features import Features
+from fakescope.detectors.export import detached, probe_module
 from fakescope.detectors.heads import (
     HEADS,
     check_head_params,
@@ -62,11 +62,11 @@ from fakescope.detectors.heads import (
     save_head,
 )
 from fakescope.errors import BundleError, ConfigError, DataError, NotFittedError
+from fakescope.features import Features
 from fakescope.models.autoencoder import EmbeddingAutoencoder, fit_autoencoder
 
 if TYPE_CHECKING:
-    from fakescope.models import Backbone
-    from fakescope.ood.base import InputScorer
+    from fakescope.models.backbone import Backbone
 
 #: File name of the fitted head inside a bundle.
 HEAD_FILE = "head.skops"
@@ -155,7 +155,7 @@ class ProbeDetector(Detector):
         return self._backbone
 
     def _set_backbone(self, *, pretrained: bool, weights: str | None) -> Backbone:
-        from fakescope.models import create_backbone
+        from fakescope.models.catalog import create_backbone
 
         with torch.random.fork_rng(devices=[]):  # a random init is reproducible from params.seed
             torch.manual_seed(self._p.seed)
@@ -329,7 +329,7 @@ class ProbeDetector(Detector):
         paths: Sequence[str | Path],
         *,
         progress: str | None = None,
-        input_scorers: Sequence[InputScorer] = (),
+        input_scorers: Sequence[BatchScorer] = (),
         batch_size: int | None = None,
         num_workers: int | None = None,
     ) -> Features:
@@ -374,6 +374,15 @@ class ProbeDetector(Detector):
         else:
             out[:, torch.as_tensor(cols)] = d
         return out
+
+    def export_module(self) -> torch.nn.Module:
+        """The ONNX export module (eval mode, a CPU copy): the frozen backbone and a logistic
+        head as a matrix product, no reducer; see :mod:`fakescope.detectors.export`."""
+        classes = self.check_fitted()
+        head = self._head_or_raise()
+        return detached(
+            probe_module(self.name, head, self.reducer is not None, len(classes), self.backbone)
+        )
 
     def explain_network(self) -> torch.nn.Module:
         """The frozen backbone's network (heatmaps read its last spatial layer); only for a

@@ -34,7 +34,7 @@ from fakescope.data.schema import PATH, encode_targets
 from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from fakescope.detectors.base import Detector, DetectorParams
 from fakescope.errors import ConfigError, NotFittedError
-from fakescope.losses import Loss
+from fakescope.losses.base import Loss
 from fakescope.train.devices import torch_device
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ Loss per batch (``recon_weight`` = 0.1 in the thesis)::
 
     (1 - recon_weight) * task + recon_weight * MAE(reconstruction, x) [+ lambda * mean(-log c)]
 
-``task`` is the configured :class:`~fakescope.losses.Loss` (``bce``: one logit) or,
+``task`` is the configured :class:`~fakescope.losses.base.Loss` (``bce``: one logit) or,
 with the confidence branch, the hinted NLL of :mod:`fakescope.losses.confidence`
 (hints on a random half of the batch; lambda adapts to the budget). With
 probability ``cutmix_prob`` a batch is CutMixed (a random box of another image of
@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fakescope.losses import Loss
-from fakescope.losses.base import weighted_mean
+from fakescope.losses.base import Loss, weighted_mean
 from fakescope.losses.confidence import BudgetLambda, confidence_penalty, hint_mask, hinted_nll
 from fakescope.models.unet_scorer import ScorerOutput, UNetScorer
 from fakescope.train.cutmix import maybe_cutmix

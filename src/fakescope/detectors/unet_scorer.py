@@ -28,7 +28,8 @@ from fakescope.data.transforms import InputConfig
 from fakescope.detectors.base import DETECTORS
 from fakescope.detectors.trainable import TrainableDetector, TrainableParams
 from fakescope.errors import ConfigError
-from fakescope.losses import Loss, create_loss
+from fakescope.losses.base import Loss
+from fakescope.losses.catalog import create_loss
 from fakescope.models.unet_scorer import ScorerOutput, UNetScorer
 
 if TYPE_CHECKING:

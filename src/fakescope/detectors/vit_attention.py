@@ -44,7 +44,7 @@ from fakescope.data.schema import PATH
 from fakescope.detectors.base import DETECTORS
 from fakescope.detectors.cnn import CNNDetector, CNNParams
 from fakescope.errors import ConfigError, FakescopeError, NotFittedError
-from fakescope.losses import LOSSES
+from fakescope.losses.catalog import LOSSES
 from fakescope.models.attention_ae import (
     AttentionAE,
     create_map_autoencoder,

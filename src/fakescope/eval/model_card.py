@@ -267,7 +267,8 @@ def _abstainer_section(bundle: Path) -> list[str]:
 
 def _eval_section(item: EvalInput) -> tuple[list[str], set[str]]:
     """Lines for one test set and the generators it tests."""
-    from fakescope.eval.report import SCORES_FILE, Report
+    from fakescope.eval.catalog import Report  # every section registered for from_json
+    from fakescope.eval.report import SCORES_FILE
 
     report = Report.from_json(item.report.read_text(encoding="utf-8"))
     frame = report.to_frame()

@@ -81,8 +81,8 @@ def ood_settings(options: Mapping[str, Any] | None) -> OODEvalConfig:
 
 def create_ood_scorer(name: str, params: Mapping[str, Any] | None = None) -> Any:
     """A new scorer ``name``: a registered one, or the abnormality module (one-line errors)."""
-    from fakescope.ood import SCORERS, create_scorer
     from fakescope.ood.abnormality import SCORER_NAME, AbnormalityScorer
+    from fakescope.ood.catalog import SCORERS, create_scorer
 
     settings = dict(params or {})
     if name == SCORER_NAME and name not in SCORERS:
@@ -189,7 +189,7 @@ def protocol_ood(
     options: Mapping[str, Any] | None = None,
 ) -> Report:
     """Train on the ID generators, score ID test vs each OOD set with every scorer (module docstring)."""
-    from fakescope.ood import InputScorer
+    from fakescope.ood.base import InputScorer
 
     tiers_from_config(robustness)
     cfg = ood_settings(options)

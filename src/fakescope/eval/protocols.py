@@ -69,8 +69,8 @@ class EvalProtocol(Protocol):
     ) -> Report: ...
 
 
-#: All evaluation protocols, by name.
-PROTOCOLS: Registry[EvalProtocol] = Registry("protocol")
+#: All evaluation protocols, by name (filled by importing :mod:`fakescope.eval.catalog`).
+PROTOCOLS: Registry[EvalProtocol] = Registry("protocol", catalog="fakescope.eval.catalog")
 
 
 def run_protocol(
@@ -113,7 +113,7 @@ def run_experiment(
     The protocol name and the detector params are validated before ``load_table``
     runs (indexing a large dataset only to fail on a typo wastes minutes).
     """
-    from fakescope.detectors import DETECTORS
+    from fakescope.detectors.catalog import DETECTORS
 
     PROTOCOLS.get(cfg.eval.protocol)  # unknown protocol: a one-line error now
     cls = DETECTORS.get(cfg.detector.name)

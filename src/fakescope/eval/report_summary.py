@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,26 @@ from fakescope.eval.metrics import (
 )
 
 if TYPE_CHECKING:
-    from fakescope.eval.report import Report
+    from fakescope.eval.sections import Section
+
+
+class Report(Protocol):
+    """What the summary reads of a :class:`fakescope.eval.report.Report` (which imports this
+    module, so it is named here by its shape only)."""
+
+    metrics: pd.DataFrame
+    meta: dict[str, Any]
+    sections: list[Section]
+
+    @property
+    def sources(self) -> list[str]:
+        """Train sources, in order."""
+        ...
+
+    def select(self, tier: str = ..., value: float | None = None) -> pd.DataFrame:
+        """Metrics rows of one degradation tier (and tier value)."""
+        ...
+
 
 #: How a threshold's origin (``meta["thresholds"][source]["chosen_on"]``) is said.
 THRESHOLD_ORIGIN: dict[str, str] = {

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import fakescope
 from fakescope.config import load_config
 from fakescope.errors import ConfigError, DataError
-from fakescope.eval.protocols import PROTOCOLS, run_experiment
+from fakescope.eval.catalog import PROTOCOLS, run_experiment
 from fakescope.eval.results_plan import (
     DEFAULT_DATASET,
     NAME_PATTERN,

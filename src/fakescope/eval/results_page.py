@@ -44,6 +44,7 @@ import pandas as pd
 
 from fakescope.errors import FakescopeError
 from fakescope.eval.attribution import ATTRIBUTION, END_TO_END, AttributionResult
+from fakescope.eval.catalog import Report  # every section registered for from_json
 from fakescope.eval.metrics import (
     ACC_AT_VAL,
     AP,
@@ -55,7 +56,8 @@ from fakescope.eval.metrics import (
     TRAIN,
     VALUE,
 )
-from fakescope.eval.report import P_FAKE, SCORES_FILE, Report
+from fakescope.eval.report import P_FAKE, SCORES_FILE
+from fakescope.eval.report_summary import seen_generators
 from fakescope.eval.results import (
     ERROR_FILE,
     FAILED,
@@ -163,16 +165,6 @@ def _mean(values: Iterable[float]) -> float:
 
 
 # ------------------------------------------------------------ per protocol
-def seen_generators(meta: dict[str, Any], source: str, tests: Sequence[str]) -> set[str]:
-    """Test generators ``source`` saw in training (rule in the module docstring)."""
-    seen, held = meta.get("seen"), meta.get("held_out")
-    if isinstance(seen, dict) and isinstance(seen.get(source), list):
-        return {str(g) for g in seen[source]}
-    if isinstance(held, dict) and isinstance(held.get(source), list):
-        return set(tests) - {str(g) for g in held[source]}
-    return set(tests) if source == OVERALL else {source}
-
-
 @dataclass
 class _Row:
     label: str

@@ -16,7 +16,7 @@ Adding a section kind (e.g. OOD scores):
 3. so that ``Report.from_json`` can rebuild it, register a loader that turns the
    payload back into the section: ``@SECTIONS.register("ood")`` on a function
    ``payload -> Section`` (in the module that builds it; importing
-   :mod:`fakescope.eval` imports those modules). Unregistered keys come back as
+   :mod:`fakescope.eval.catalog` imports those modules). Unregistered keys come back as
    a :class:`RawSection` that shows the payload as JSON.
 
 In ``report.json`` each section is one top-level key (``section.key``) holding
@@ -61,7 +61,7 @@ class Section(Protocol):
 
 SectionLoader = Callable[[Any], Section]
 #: ``key -> loader(payload) -> Section``, used by ``Report.from_json``.
-SECTIONS: Registry[SectionLoader] = Registry("report section")
+SECTIONS: Registry[SectionLoader] = Registry("report section", catalog="fakescope.eval.catalog")
 
 
 def jsonable(value: Any) -> Any:

@@ -35,10 +35,10 @@ from safetensors import SafetensorError
 
 import fakescope
 from fakescope.errors import ConfigError, FakescopeError
-from fakescope.forge import generators as _zoo  # noqa: F401  (fills GENERATORS)
 from fakescope.forge.audit import audit_benchmark, check_audit
 from fakescope.forge.encode import FormatEstimate, FormatSpec, estimate_format, history_spec
-from fakescope.forge.generators.base import GENERATORS, ImageGenerator
+from fakescope.forge.generators.base import ImageGenerator
+from fakescope.forge.generators.catalog import GENERATORS
 from fakescope.forge.manifest import GeneratorInfo, manifest_frame, write_manifest
 from fakescope.forge.plan import Plan, derive_seed, make_plan
 from fakescope.forge.presets import Preset, get_preset

@@ -38,7 +38,8 @@ from fakescope.data.loader import run_batches
 from fakescope.data.transforms import eval_transform
 from fakescope.errors import DataError
 from fakescope.fileio import atomic_write_bytes
-from fakescope.models import Backbone, create_backbone
+from fakescope.models.backbone import Backbone
+from fakescope.models.catalog import create_backbone
 from fakescope.progress import progress_bar
 
 #: The backbone whose pooled features the Frechet distance is computed on.

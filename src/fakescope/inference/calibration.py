@@ -41,6 +41,8 @@ detector's early stopping and threshold never saw
    calling every image unsure.
 
 Stored as ``calibration.json`` in the bundle folder (JSON, written atomically).
+Fitting one for a detector, scored as verdicts are:
+:func:`fakescope.inference.fit_bundle.calibrate_detector`.
 """
 
 from __future__ import annotations
@@ -49,18 +51,12 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from fakescope.errors import BundleError, DataError
 from fakescope.fileio import atomic_write_json
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from fakescope.detectors.base import Detector
-    from fakescope.ood.abstain import Abstainer
 
 #: File name inside a bundle folder.
 FILENAME = "calibration.json"
@@ -301,31 +297,3 @@ def _fit_isotonic(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     iso.fit(p, y.astype(np.float64))
     return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
-
-
-def calibrate_detector(
-    detector: Detector,
-    val_table: pd.DataFrame,
-    *,
-    method: str = "platt",
-    alpha: float | None = DEFAULT_ALPHA,
-    progress: str | None = None,
-    abstainer: Abstainer | None = None,
-) -> Calibrator:
-    """Fit a :class:`Calibrator` for a fitted ``detector`` on calibration rows ``val_table``.
-
-    Scores every image (column ``path``; labels from ``label``, 0 real / 1 fake)
-    exactly as verdicts will be scored (:meth:`VerdictModel.score_paths
-    <fakescope.inference.verdict.VerdictModel.score_paths>` with the bundle's
-    ``abstainer``: the model's logits when that pass gives them); files that
-    fail to decode are skipped.
-    """
-    from fakescope.data.schema import LABEL, PATH
-    from fakescope.inference.verdict import VerdictModel
-
-    if len(val_table) == 0:
-        raise DataError("cannot calibrate: the calibration split is empty")
-    model = VerdictModel(detector, None, abstainer)
-    scores, _ = model.score_paths(val_table[PATH].tolist(), progress=progress)
-    labels = val_table[LABEL].to_numpy()
-    return Calibrator.fit(scores.p_fake, labels, method=method, alpha=alpha, logit=scores.logit)

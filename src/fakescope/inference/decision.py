@@ -61,7 +61,7 @@ from fakescope.inference.types import (
 
 if TYPE_CHECKING:
     from fakescope.detectors.base import Prediction
-    from fakescope.detectors.features import Features
+    from fakescope.features import Features
     from fakescope.inference.calibration import Calibrator
 
 #: :func:`fake_logit` trusts class logits where ``|sigmoid(z) - p_fake| <= ABS_TOL + REL_TOL * min(p, 1 - p)``.
@@ -100,7 +100,7 @@ def scores_from_prediction(pred: Prediction, logits: np.ndarray | None = None) -
 
 
 def scores_from_features(feats: Features, threshold: float = 0.5) -> Scores:
-    """:class:`Scores` of one-pass :class:`~fakescope.detectors.features.Features`
+    """:class:`Scores` of one-pass :class:`~fakescope.features.Features`
     (fake route from ``extras["fake_route"]`` when the detector gives one)."""
     from fakescope.detectors.base import Prediction
 

@@ -1,8 +1,9 @@
 """Face-level verdicts (``faces=True`` of :class:`~fakescope.inference.verdict.VerdictModel`).
 
 Each image's faces are found and cropped (:mod:`fakescope.data.faces`); every
-crop gets its verdict from the one verdict function (through
-:meth:`VerdictModel.decide_images`); the image's :class:`Verdict` comes from
+crop gets its verdict from the one verdict function (through ``decide``, the
+model's :meth:`VerdictModel.decide_images` passed in by the model, which imports
+this module); the image's :class:`Verdict` comes from
 :func:`fakescope.inference.decision.merge_faces`: the one of its most-fake face
 (highest raw P(fake); higher = more fake), reason suffixed ``"; 1 face"`` /
 ``"; most-fake of N faces"``, with every face in :attr:`Verdict.faces`. An image
@@ -12,7 +13,7 @@ without a face is scored whole, reason ``"no face found; ..."`` and ``faces == (
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,11 +26,12 @@ from fakescope.inference.types import FaceVerdict, Verdict
 if TYPE_CHECKING:
     from PIL import Image
 
-    from fakescope.inference.verdict import VerdictModel
+#: Whole-image verdicts: ``(images, names, raw P(fake) cut) -> [Verdict]`` in order.
+ImageDecider = Callable[[Sequence["Image.Image"], Sequence[str], float], list[Verdict]]
 
 
 def decide_faces(
-    model: VerdictModel,
+    decide: ImageDecider,
     images: Sequence[Image.Image],
     names: Sequence[str],
     cut: float,
@@ -45,7 +47,7 @@ def decide_faces(
         boxes, crops, crop_images = face_crops(image, settings)
         found.append((boxes, crops))
         jobs.extend(crop_images if boxes else [image])
-    scored = model.decide_images(jobs, [f"crop-{i}" for i in range(len(jobs))], threshold=cut)
+    scored = decide(jobs, [f"crop-{i}" for i in range(len(jobs))], cut)
     out: list[Verdict] = []
     k = 0
     for name, (boxes, crops) in zip(names, found, strict=True):
@@ -63,17 +65,19 @@ def decide_faces(
 
 
 def decide_face_files(
-    model: VerdictModel,
+    decide: ImageDecider,
     paths: Sequence[str | Path],
     cut: float,
-    batch_size: int | None = None,
+    batch_size: int | None,
+    default_batch_size: int,
     settings: FaceSettings | None = None,
 ) -> list[Verdict]:
-    """:func:`decide_faces` for image files, ``batch_size`` files at a time (default: the
-    detector's); unreadable files get an ``error`` verdict, never an exception."""
+    """:func:`decide_faces` for image files, ``batch_size`` files at a time (default:
+    ``default_batch_size``, the detector's); unreadable files get an ``error`` verdict,
+    never an exception."""
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
-    step = batch_size or model.detector.params.batch_size
+    step = batch_size or default_batch_size
     names = [str(p) for p in paths]
     out: list[Verdict] = []
     for start in range(0, len(names), step):
@@ -87,7 +91,7 @@ def decide_face_files(
                 good.append(name)
             except DecodeError as exc:
                 failed[name] = str(exc)
-        scored = iter(decide_faces(model, images, good, cut, settings) if images else [])
+        scored = iter(decide_faces(decide, images, good, cut, settings) if images else [])
         for name in chunk:
             if name in failed:
                 out.append(error_verdict(name, failed[name], faces=()))

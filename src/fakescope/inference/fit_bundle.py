@@ -32,14 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fakescope.errors import ConfigError, DataError
-from fakescope.inference.calibration import DEFAULT_ALPHA
+from fakescope.inference.calibration import DEFAULT_ALPHA, Calibrator
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from fakescope.bundle import Bundle
     from fakescope.detectors.base import Detector
-    from fakescope.inference.calibration import Calibrator
     from fakescope.ood.abstain import Abstainer
 
 #: Default share of the validation split held out for calibration, band and OOD threshold.
@@ -167,12 +166,38 @@ def _fit_abstainer(
     return ab
 
 
+def calibrate_detector(
+    detector: Detector,
+    val_table: pd.DataFrame,
+    *,
+    method: str = "platt",
+    alpha: float | None = DEFAULT_ALPHA,
+    progress: str | None = None,
+    abstainer: Abstainer | None = None,
+) -> Calibrator:
+    """Fit a :class:`Calibrator` for a fitted ``detector`` on calibration rows ``val_table``.
+
+    Scores every image (column ``path``; labels from ``label``, 0 real / 1 fake)
+    exactly as verdicts will be scored (:meth:`VerdictModel.score_paths
+    <fakescope.inference.verdict.VerdictModel.score_paths>` with the bundle's
+    ``abstainer``: the model's logits when that pass gives them); files that
+    fail to decode are skipped.
+    """
+    from fakescope.data.schema import LABEL, PATH
+    from fakescope.inference.verdict import VerdictModel
+
+    if len(val_table) == 0:
+        raise DataError("cannot calibrate: the calibration split is empty")
+    model = VerdictModel(detector, None, abstainer)
+    scores, _ = model.score_paths(val_table[PATH].tolist(), progress=progress)
+    labels = val_table[LABEL].to_numpy()
+    return Calibrator.fit(scores.p_fake, labels, method=method, alpha=alpha, logit=scores.logit)
+
+
 def _fit_calibrator(
     bundle: Bundle, cal: pd.DataFrame, alpha: float, report: FitReport, progress: bool
 ) -> Calibrator | None:
     """Platt + band on the ``cal`` rows, scored exactly as verdicts will be (None + a warning)."""
-    from fakescope.inference.calibration import calibrate_detector
-
     try:
         cal_model = calibrate_detector(
             bundle.detector,

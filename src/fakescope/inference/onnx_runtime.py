@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import yaml
 
-from fakescope.bundle import CONFIG, WEIGHTS, read_meta
+from fakescope.bundle_format import CONFIG, WEIGHTS, read_meta
 from fakescope.data.transforms import InputConfig
 from fakescope.detectors.base import Detector, DetectorParams
 from fakescope.errors import BundleError, FakescopeError

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from fakescope.bundle import Bundle
     from fakescope.data.faces import FaceSettings
     from fakescope.detectors.base import Detector
-    from fakescope.detectors.features import Features
+    from fakescope.features import Features
     from fakescope.ood.abstain import Abstainer
 
 __all__ = [
@@ -193,7 +193,10 @@ class VerdictModel:
         if faces:
             from fakescope.inference.face_verdicts import decide_face_files
 
-            return decide_face_files(self, paths, cut, batch_size, face_settings)
+            default = self.detector.params.batch_size
+            return decide_face_files(
+                self._decide_whole, paths, cut, batch_size, default, face_settings
+            )
         run: dict[str, Any] = {}
         if batch_size is not None:
             if batch_size < 1:
@@ -242,13 +245,19 @@ class VerdictModel:
         if faces:
             from fakescope.inference.face_verdicts import decide_faces
 
-            return decide_faces(self, images, labels, cut, face_settings)
+            return decide_faces(self._decide_whole, images, labels, cut, face_settings)
         if self.abstainer is None:
             scores = scores_from_prediction(self.detector.predict_images(images))
             return self._decide(scores, labels, cut, None)
         feats = self.detector.features_images(images, self.abstainer.input_scorers)
         scores, ood = self._features_scores(self.abstainer, feats)
         return self._decide(scores, labels, cut, ood)
+
+    def _decide_whole(
+        self, images: Sequence[Image.Image], names: Sequence[str], cut: float
+    ) -> list[Verdict]:
+        """Whole-image verdicts at the raw cut ``cut`` (what each face crop gets)."""
+        return self.decide_images(images, names, threshold=cut)
 
     def _features_scores(
         self, abstainer: Abstainer, feats: Features

@@ -1,14 +1,6 @@
 """Training losses for the ``cnn`` detector: ``ce``, ``bce``, ``dmyt`` (S3), ``triplet``.
 
-Each loss module registers itself in :data:`LOSSES`; the imports below fill the
-registry (one line per module). Build one with :func:`create_loss`.
+The contract is :mod:`.base`; each loss module registers itself in :data:`~.base.LOSSES`.
+Import the filled registry and :func:`~.base.create_loss` from :mod:`.catalog`. This
+file imports nothing, so importing one loss module never imports the others.
 """
-
-from fakescope.losses import (
-    ce,  # noqa: F401 - registers "ce" and "bce"
-    dmyt,  # noqa: F401 - registers "dmyt"
-    triplet,  # noqa: F401 - registers "triplet"
-)
-from fakescope.losses.base import LOSSES, Loss, LossParams, check_loss_params, create_loss
-
-__all__ = ["LOSSES", "Loss", "LossParams", "check_loss_params", "create_loss"]

@@ -12,8 +12,8 @@ class probabilities:
   training, the detector fits an sklearn head on train embeddings.
 
 Class 0 is always "real"; P(fake) = 1 - proba[:, 0] in [0, 1], higher = more
-likely fake. Losses register in :data:`LOSSES` (filled by imports in
-:mod:`fakescope.losses`) and are built with :func:`create_loss`.
+likely fake. Losses register in :data:`LOSSES` (filled by importing
+:mod:`fakescope.losses.catalog`) and are built with :func:`create_loss`.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def weighted_mean(per_sample: Tensor, weights: Tensor) -> Tensor:
     return (per_sample * weights).sum() / total.clamp_min(torch.finfo(per_sample.dtype).tiny)
 
 
-#: All losses, by name (filled by imports in :mod:`fakescope.losses`).
-LOSSES: Registry[type[Loss]] = Registry("loss")
+#: All losses, by name (filled by importing :mod:`fakescope.losses.catalog`).
+LOSSES: Registry[type[Loss]] = Registry("loss", catalog="fakescope.losses.catalog")
 
 
 def check_loss_params(name: str, params: Mapping[str, Any] | None) -> LossParams:

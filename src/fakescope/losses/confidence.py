@@ -9,7 +9,7 @@ is below beta (cheaper hints), else lambda /= 0.99 (dearer hints). Low c then
 marks inputs the network finds hard: higher c = more in-distribution.
 
 These are functions and a tiny state holder (not a registered
-:class:`~fakescope.losses.Loss`): the U-Net scorer's training module combines
+:class:`~fakescope.losses.base.Loss`): the U-Net scorer's training module combines
 them with its reconstruction loss.
 """
 

@@ -14,7 +14,7 @@ Names understood by :func:`create_backbone` (see :func:`list_backbones`):
 
 Adding a kind of backbone is one new module with a factory decorated by
 ``@register_backbone("prefix", usage="prefix:<arg>")`` plus one import line in
-:mod:`fakescope.models`.
+:mod:`fakescope.models.catalog`.
 """
 
 from __future__ import annotations
@@ -167,8 +167,8 @@ class BackboneFactory(Protocol):
     def __call__(self, arg: str | None, *, pretrained: bool, **kwargs: Any) -> Backbone: ...
 
 
-#: Backbone factories by name prefix (filled by imports in :mod:`fakescope.models`).
-BACKBONES: Registry[BackboneFactory] = Registry("backbone")
+#: Backbone factories by name prefix (filled by importing :mod:`fakescope.models.catalog`).
+BACKBONES: Registry[BackboneFactory] = Registry("backbone", catalog="fakescope.models.catalog")
 _USAGE: dict[str, str] = {}
 
 

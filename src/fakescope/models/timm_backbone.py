@@ -19,6 +19,7 @@ from torch import nn
 
 from fakescope.data.transforms import IMAGENET_MEAN, IMAGENET_STD, InputConfig
 from fakescope.errors import FakescopeError
+from fakescope.models import npr_resnet  # noqa: F401 - registers npr_resnet50 with timm
 from fakescope.models.backbone import Backbone, register_backbone, rgb_triple, split_arg
 from fakescope.models.hub import (
     NO_PRETRAINED_OPTION,

@@ -1,20 +1,8 @@
 """Out-of-distribution detection (system S1): scorers, metrics, abstention, benchmark.
 
-Every scorer registers itself in :data:`SCORERS` (one import line each below);
-score direction everywhere: higher = more out-of-distribution.
+The scorer contract is :mod:`.base`; every scorer registers itself in
+:data:`~.base.SCORERS`. Import the filled registry and ``create_scorer`` from
+:mod:`.catalog`. Score direction everywhere: higher = more out-of-distribution.
+This file imports nothing (a scorer imports its sibling ``base``, which runs
+this file first: filling the registry here would be an import cycle).
 """
-
-from fakescope.ood import (
-    confidence,  # noqa: F401 - registers "confidence"
-    energy,  # noqa: F401 - registers "energy"
-    entropy,  # noqa: F401 - registers "entropy"
-    knn,  # noqa: F401 - registers "knn"
-    mahalanobis,  # noqa: F401 - registers "mahalanobis"
-    maxlogit,  # noqa: F401 - registers "maxlogit"
-    msp,  # noqa: F401 - registers "msp"
-    odin,  # noqa: F401 - registers "odin"
-    vim,  # noqa: F401 - registers "vim"
-)
-from fakescope.ood.base import SCORERS, InputScorer, OODScorer, create_scorer
-
-__all__ = ["SCORERS", "InputScorer", "OODScorer", "create_scorer"]

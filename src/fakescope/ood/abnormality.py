@@ -1,6 +1,6 @@
 """``abnormality``: the S1 thesis's learned abnormality module (higher risk = more OOD).
 
-Inputs per image, from a detector's :class:`~fakescope.detectors.features.Features`:
+Inputs per image, from a detector's :class:`~fakescope.features.Features`:
 
 * ``proba`` [C] (softmax probabilities), ``confidence`` [1] (a confidence branch's c,
   when the detector has one), ``embedding`` [D] (standardised with the ID training
@@ -33,8 +33,8 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from fakescope.detectors.features import Features
 from fakescope.errors import FakescopeError
+from fakescope.features import Features
 from fakescope.ood.base import OODScorer
 
 if TYPE_CHECKING:

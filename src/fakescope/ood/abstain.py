@@ -4,7 +4,7 @@
 unlike my training data" (``is_ood``) instead of a confident wrong verdict.
 
 * ``fit(detector, train_table, val_table, scorer=DEFAULT_SCORER)``: extracts the
-  detector's :class:`~fakescope.detectors.features.Features` of the training
+  detector's :class:`~fakescope.features.Features` of the training
   images (at most ``max_fit``, a seeded subsample) once, fits the scorer on
   them (with the detector's class labels), scores the validation images and
   sets ``threshold_`` so that ``keep`` (95%) of them score <= ``threshold_``.
@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 
 from fakescope.data.schema import PATH, encode_targets
-from fakescope.detectors.features import Features
 from fakescope.errors import BundleError, DataError, NotFittedError
+from fakescope.features import Features
 from fakescope.fileio import atomic_write_bytes, atomic_write_json
-from fakescope.ood.base import InputScorer, OODScorer, create_scorer
+from fakescope.ood.base import InputScorer, OODScorer
+from fakescope.ood.catalog import create_scorer
 from fakescope.ood.metrics import id_threshold
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The OOD scorer contract and its registry.
 
-An :class:`OODScorer` turns a detector's :class:`~fakescope.detectors.features.Features`
+An :class:`OODScorer` turns a detector's :class:`~fakescope.features.Features`
 into one out-of-distribution score per image. sklearn style:
 
 * ``__init__`` only stores its keyword arguments (the scorer's settings);
@@ -11,7 +11,7 @@ into one out-of-distribution score per image. sklearn style:
 * ``score`` before ``fit`` raises :class:`~fakescope.errors.NotFittedError`.
 
 Scorers register themselves in :data:`SCORERS` (one small file each, one import
-line in :mod:`fakescope.ood`). Saving (used by the abstainer) is generic: the
+line in :mod:`fakescope.ood.catalog`). Saving (used by the abstainer) is generic: the
 settings go to JSON, fitted ``ndarray`` attributes to safetensors, other
 fitted attributes (numbers, strings, lists) to JSON; a scorer with other
 state (a torch module) overrides :meth:`OODScorer.get_state` / ``set_state``.
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from fakescope.detectors.features import Features
 from fakescope.errors import FakescopeError, NotFittedError
+from fakescope.features import Features
 from fakescope.registry import Registry
 
 if TYPE_CHECKING:
@@ -161,8 +161,8 @@ class InputScorer(OODScorer):
         return features.extras[self.extra_key]
 
 
-#: All OOD scorers by name (filled by imports in :mod:`fakescope.ood`).
-SCORERS: Registry[type[OODScorer]] = Registry("ood scorer")
+#: All OOD scorers by name (filled by importing :mod:`fakescope.ood.catalog`).
+SCORERS: Registry[type[OODScorer]] = Registry("ood scorer", catalog="fakescope.ood.catalog")
 
 
 def create_scorer(name: str, **params: Any) -> OODScorer:

@@ -9,9 +9,9 @@
 2. trains the ID classifier - the ``probe`` detector (frozen packaged ImageNet
    EfficientNet-Lite0 + logistic regression, target = the class folder) - or
    loads it from ``DIR/model`` when that bundle exists;
-3. extracts :class:`~fakescope.detectors.features.Features` once per image set
+3. extracts :class:`~fakescope.features.Features` once per image set
    (train, ID test, each OOD set; the probe's embedding cache lives in
-   ``DIR/embeddings``) and fits every scorer of :data:`~fakescope.ood.SCORERS`
+   ``DIR/embeddings``) and fits every scorer of :data:`~fakescope.ood.catalog.SCORERS`
    that applies (``confidence`` needs a confidence branch; ``odin`` runs on a
    smaller subsample, it needs a backward pass per image);
 4. optionally adds a synthetic-outlier set made from ID test images
@@ -40,11 +40,11 @@ import numpy as np
 
 from fakescope.data.schema import Sample, make_table
 from fakescope.detectors.base import Detector
-from fakescope.detectors.features import Features
 from fakescope.errors import ConfigError, DataError, FakescopeError
+from fakescope.features import Features
 from fakescope.forge.source import ImageSource
 from fakescope.ood.abnormality import AbnormalityScorer
-from fakescope.ood.base import SCORERS, InputScorer, create_scorer
+from fakescope.ood.base import InputScorer
 from fakescope.ood.benchmark_sets import (
     ImageSet,
     id_split,
@@ -56,6 +56,7 @@ from fakescope.ood.benchmark_sets import (
     subset,
     synthetic_set,
 )
+from fakescope.ood.catalog import SCORERS, create_scorer
 from fakescope.ood.metrics import ood_metrics
 
 __all__ = ["PRESETS", "BenchmarkResult", "ImageSet", "Preset", "parse_ood", "run_benchmark"]
@@ -84,7 +85,7 @@ PRESETS: dict[str, Preset] = {
 }
 #: Scorers skipped unless the detector provides what they need.
 OPTIONAL_SCORERS = ("confidence",)
-#: Scorers outside :data:`~fakescope.ood.SCORERS` that train on ID versus synthetic outliers
+#: Scorers outside :data:`~fakescope.ood.catalog.SCORERS` that train on ID versus synthetic outliers
 #: (their generic ``fit(features)`` cannot work); run after the registered ones.
 TRAINED_SCORERS = ("abnormality",)
 #: Seed stream of the abnormality module's training outliers (the ``synthetic`` set uses 7).
@@ -118,7 +119,7 @@ def default_detector_params(preset: Preset, out: Path) -> dict[str, Any]:
 
 
 def _train_or_load(train: ImageSet, out: Path, params: Mapping[str, Any]) -> Detector:
-    from fakescope.detectors import DETECTORS
+    from fakescope.detectors.catalog import DETECTORS
 
     bundle = out / MODEL_DIR
     if (bundle / "meta.json").is_file():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import entr
 
-from fakescope.detectors.features import Features
+from fakescope.features import Features
 from fakescope.ood.base import SCORERS, OODScorer
 
 

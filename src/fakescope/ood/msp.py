@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fakescope.detectors.features import Features
+from fakescope.features import Features
 from fakescope.ood.base import SCORERS, OODScorer
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from fakescope.detectors.features import Features
 from fakescope.errors import ConfigError, FakescopeError
+from fakescope.features import Features
 from fakescope.ood.base import SCORERS, OODScorer
 
 

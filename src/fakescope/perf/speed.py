@@ -187,7 +187,7 @@ def untrained_detector(name: str, params: Mapping[str, Any] | None = None) -> De
     from PIL import Image
 
     from fakescope.data.schema import Sample, make_table
-    from fakescope.detectors import DETECTORS
+    from fakescope.detectors.catalog import DETECTORS
 
     cls = DETECTORS.get(name)
     raw = dict(params or {})

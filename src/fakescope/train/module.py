@@ -1,4 +1,4 @@
-"""The LightningModule that trains any network with a :class:`~fakescope.losses.Loss`.
+"""The LightningModule that trains any network with a :class:`~fakescope.losses.base.Loss`.
 
 Class 0 is "real"; with more classes (attribution) the other classes are
 fakes, so the real-vs-fake score is P(fake) = 1 - proba[:, 0] (higher = more
@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
 
-from fakescope.losses import Loss, create_loss
+from fakescope.losses.base import Loss
+from fakescope.losses.catalog import create_loss
 from fakescope.train.dataset import Batch
 
 Scheduler = Literal["none", "cosine", "step"]

@@ -1,4 +1,4 @@
-"""Dataset folder layouts: the ``LAYOUTS`` registry, filled by the imports below.
+"""Dataset folder layouts, each registered in :data:`~.base.LAYOUTS`.
 
 ===========  ===============================================================
 ``binary``   ``<root>/<gen>/[<sub>/][<split>/]{0_real,1_fake}`` (+ split-first)
@@ -7,25 +7,7 @@
 ``genimage`` ``<root>/<gen>/[<sub>/]{train,val}/{ai,nature}``
 ``manifest`` a CSV/Parquet file with ``path`` and ``label`` columns
 ===========  ===============================================================
+
+Import the filled registry from :mod:`.catalog`. This file imports nothing (a
+layout imports its sibling ``base``, which would run this file: an import cycle).
 """
-
-from fakescope.data.layouts import binary, classes, genimage, manifest, tasks
-from fakescope.data.layouts.base import LAYOUTS, RAW_COLUMNS, SUB, Layout
-from fakescope.data.layouts.classes import class_mapping
-from fakescope.data.layouts.files import IMAGE_EXTENSIONS, SPLIT_ALIASES, is_image_name
-
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "LAYOUTS",
-    "RAW_COLUMNS",
-    "SPLIT_ALIASES",
-    "SUB",
-    "Layout",
-    "binary",
-    "class_mapping",
-    "classes",
-    "genimage",
-    "is_image_name",
-    "manifest",
-    "tasks",
-]

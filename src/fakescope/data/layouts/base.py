@@ -3,7 +3,7 @@
 A layout knows how to recognise a dataset folder (:meth:`Layout.detect`, cheap:
 it looks at folder names near the root, never at every file) and how to list
 it (:meth:`Layout.index`). Adding a layout is one new file in this package with
-``@LAYOUTS.register("name")`` plus one import line in the package ``__init__``.
+``@LAYOUTS.register("name")`` plus one import line in :mod:`fakescope.data.layouts.catalog`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Layout(ABC):
         """
 
 
-LAYOUTS: Registry[type[Layout]] = Registry("layout")
+LAYOUTS: Registry[type[Layout]] = Registry("layout", catalog="fakescope.data.layouts.catalog")
 
 
 class Rows:

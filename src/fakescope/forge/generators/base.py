@@ -240,5 +240,7 @@ class TrainingFreeManipulation(ImageGenerator):
         preset's ``steps`` says for this generator."""
 
 
-#: All generators of the zoo, by name (filled by imports in :mod:`fakescope.forge.generators`).
-GENERATORS: Registry[type[ImageGenerator]] = Registry("generator")
+#: All generators of the zoo, by name (filled by importing :mod:`fakescope.forge.generators.catalog`).
+GENERATORS: Registry[type[ImageGenerator]] = Registry(
+    "generator", catalog="fakescope.forge.generators.catalog"
+)

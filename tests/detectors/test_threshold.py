@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fakescope.eval.threshold import choose_threshold
+from fakescope.detectors.threshold import choose_threshold
 
 
 def balanced_accuracy(y: np.ndarray, p: np.ndarray, t: float) -> float:
