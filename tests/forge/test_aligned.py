@@ -164,3 +164,11 @@ def test_bad_resolution_fails_before_the_folder_is_claimed(
     assert res.exit_code == 2 and res.output.count("error:") == 1
     assert "multiple of 8, got 60; pass --resolution 56" in res.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_aligned_build_draws_the_fingerprint_spectra_into_its_summary(aligned: Path) -> None:
+    """The aligned preset's report shows each decoder's residual spectrum beside the reals'."""
+    png = aligned / "spectra.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = (aligned / "summary.html").read_text()
+    assert "Fingerprint spectra" in summary and summary.count("data:image/png;base64,") >= 2

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors import SafetensorError
 
@@ -50,6 +51,8 @@ from fakescope.forge.workspace import Workspace, write_json
 from fakescope.progress import progress_bar
 
 BENCHMARK_JSON = "benchmark.json"
+#: The fingerprint plot of a build whose preset asks for it (see :func:`write_spectra`).
+SPECTRA = "spectra.png"
 #: Source files whose headers the format estimate reads.
 FORMAT_SAMPLE = 64
 
@@ -70,6 +73,18 @@ def disk_errors() -> Iterator[None]:
             f"benchmark build stopped: {what}; free disk space (or fix the folder's "
             "permissions) and rerun the same command with --resume"
         ) from None
+
+
+def write_spectra(root: Path, frame: pd.DataFrame, resolution: int, seed: int) -> Path:
+    """Draw the mean noise-residual spectrum of the test reals and of each generator's test
+    fakes (:mod:`fakescope.data.spectra`, at most 100 images each, centre crop of the
+    resolution rounded down to 8 px, at most 128) into ``root/spectra.png``."""
+    from fakescope.data.spectra import noise_spectra, plot_spectra
+
+    test = frame[frame["split"] == "test"]
+    table = test.assign(path=[str(root / p) for p in test["path"]])
+    crop = max(8, min(128, resolution) // 8 * 8)
+    return plot_spectra(noise_spectra(table, crop=crop, max_images=100, seed=seed), root / SPECTRA)
 
 
 def _generator_names(preset: Preset, generators: Iterable[str] | None) -> list[str]:
@@ -187,7 +202,10 @@ def build_benchmark(
             info["resumed"] = resuming
             grids = info.pop("_grids")
             write_json(out_path / BENCHMARK_JSON, info)
-            write_summary(out_path, info, grids)
+            spectra = out_path / SPECTRA
+            write_summary(
+                out_path, info, grids, spectra.read_bytes() if spectra.is_file() else None
+            )
             check_audit_from_info(info)
             ws.mark(ws.complete_marker)
     return out_path
@@ -303,6 +321,9 @@ def _build(
     with progress_bar(None, "auditing the format" if progress else None):
         audits = audit_benchmark(ws.root, frame, spec)
     grids = grids_for(ws, frame, preset, progress)
+    if preset.spectra:
+        with progress_bar(None, "drawing spectra" if progress else None):
+            write_spectra(ws.root, frame, preset.resolution, seed)
     for name in names:
         per_gen[name]["audit"] = audits[name].model_dump(mode="json")
         per_gen[name]["quality"] = quality_for(ws, frame, name, preset, seed, device, progress)

@@ -127,6 +127,9 @@ class Preset(BaseModel):
     history_quality: int = Field(default=90, ge=1, le=100)
     #: Pillow's chroma-subsampling code: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0.
     history_subsampling: Literal[0, 1, 2] = 2
+    #: Draw each generator's mean noise-residual spectrum beside the reals' (spectra.png,
+    #: shown in summary.html); needs images of at least 16 px.
+    spectra: bool = False
 
     @property
     def prescale(self) -> float:
@@ -256,6 +259,7 @@ PRESETS: dict[str, Preset] = {
         all_images=True,
         share_reals=True,
         history="equalize",
+        spectra=True,
         max_train_images=1,
         sample_batch=8,
         fd_images=200,

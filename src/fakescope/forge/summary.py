@@ -40,10 +40,13 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def render_summary(info: Mapping[str, Any], grids: Mapping[str, bytes]) -> str:
+def render_summary(
+    info: Mapping[str, Any], grids: Mapping[str, bytes], spectra: bytes | None = None
+) -> str:
     """The HTML page of a build from its ``benchmark.json`` content and PNG ``grids`` by generator.
 
-    ``grids`` may hold a ``"real"`` entry: a grid of test reals shown first.
+    ``grids`` may hold a ``"real"`` entry: a grid of test reals shown first; ``spectra``: the
+    build's fingerprint plot (PNG), shown after the generator table when given.
     """
     esc = html.escape
     spec = info.get("format", {})
@@ -95,11 +98,20 @@ def render_summary(info: Mapping[str, Any], grids: Mapping[str, bytes]) -> str:
         "</table><p><small>FD: Frechet distance on EfficientNet-Lite0 features, n test fakes vs "
         "n test reals, next to two disjoint sets of n test reals (lower = closer; only "
         "distances of equal n compare). File-size AUC: ROC-AUC of the file size alone as the "
-        "fake score, flagged above 0.9 or below 0.1.</small></p></body></html>"
+        "fake score, flagged above 0.9 or below 0.1.</small></p>"
     )
+    if spectra:
+        parts.append(
+            "<h2>Fingerprint spectra</h2><p>Mean log-magnitude Fourier spectrum of the noise "
+            "residual (image minus its 3x3 median) of test reals and of each generator's test "
+            f"fakes: up-sampling leaves peaks the reals lack.</p>{_img(spectra, 'spectra')}"
+        )
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_summary(root: Path, info: Mapping[str, Any], grids: Mapping[str, bytes]) -> Path:
+def write_summary(
+    root: Path, info: Mapping[str, Any], grids: Mapping[str, bytes], spectra: bytes | None = None
+) -> Path:
     """Write ``<root>/summary.html`` atomically; returns its path."""
-    return atomic_write_text(root / SUMMARY, render_summary(info, grids))
+    return atomic_write_text(root / SUMMARY, render_summary(info, grids, spectra))
